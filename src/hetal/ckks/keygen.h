@@ -1,0 +1,44 @@
+// CKKS key generation over a Context: secret, public, relinearization and Galois keys, each
+// switching key generated only up to a chosen level (smaller keys, faster key switching).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+
+#include "hetal/ckks/context.h"
+#include "hetal/rlwe/keygen.h"
+
+namespace hetal::ckks {
+
+using rlwe::GaloisKeys;
+using rlwe::PublicKey;
+using rlwe::RelinKey;
+using rlwe::SecretKey;
+
+class KeyGenerator {
+ public:
+  /// Randomness from the OS unless a seed is given (tests, reproducible examples).
+  explicit KeyGenerator(const Context& ctx, std::optional<core::Seed> seed = std::nullopt);
+
+  SecretKey secret_key();
+  PublicKey public_key(const SecretKey& sk);
+  /// Relinearization key usable for ciphertexts at levels <= level (default: the whole chain).
+  RelinKey relin_key(const SecretKey& sk, std::optional<std::size_t> level = std::nullopt);
+  /// Keys for left rotations by each step (negative = right) and, optionally, conjugation.
+  GaloisKeys galois_keys(const SecretKey& sk, std::span<const long long> steps,
+                         bool conjugation = false, std::optional<std::size_t> level = std::nullopt);
+  /// Keys for rotations by every +-2^i and conjugation: any rotation is reachable.
+  GaloisKeys galois_keys_pow2(const SecretKey& sk, std::optional<std::size_t> level = std::nullopt);
+  /// Adds the key for one Galois element to `keys`.
+  void add_galois_key(const SecretKey& sk, std::uint64_t galois, GaloisKeys& keys,
+                      std::optional<std::size_t> level = std::nullopt);
+
+ private:
+  std::size_t key_nq(std::optional<std::size_t> level) const;
+  const Context& ctx_;
+  rlwe::KeyGenerator kg_;
+  core::Prng prng_;
+};
+
+}  // namespace hetal::ckks

@@ -1,0 +1,112 @@
+#include "hetal/ring/ntt.h"
+
+#include <stdexcept>
+
+#include "hetal/core/primes.h"
+
+namespace hetal::ring {
+
+using core::mul_shoup_lazy;
+using core::reduce_once;
+
+NttTables::NttTables(u64 q, int log_n)
+    : mod_(q), log_n_(log_n), n_(std::size_t{1} << log_n) {
+  if (log_n < 1 || log_n > 17) throw std::invalid_argument("NTT size out of range");
+  if (q >= (u64{1} << core::kMaxPrimeBits)) throw std::invalid_argument("NTT prime too large");
+  psi_ = core::primitive_root_2n(q, log_n);
+  const u64 psi_inv = mod_.inv(psi_);
+  fw_.resize(n_);
+  fw_shoup_.resize(n_);
+  iw_.resize(n_);
+  iw_shoup_.resize(n_);
+  u64 p = 1, pi = 1;
+  for (std::size_t k = 0; k < n_; ++k) {
+    const std::size_t r = bit_reverse(static_cast<std::uint32_t>(k), log_n);
+    fw_[r] = p;
+    iw_[r] = pi;
+    p = mod_.mul(p, psi_);
+    pi = mod_.mul(pi, psi_inv);
+  }
+  for (std::size_t k = 0; k < n_; ++k) {
+    fw_shoup_[k] = core::ShoupConst(fw_[k], q).wq;
+    iw_shoup_[k] = core::ShoupConst(iw_[k], q).wq;
+  }
+  const u64 n_inv = mod_.inv(static_cast<u64>(n_) % q);
+  n_inv_ = core::ShoupConst(n_inv, q);
+  n_inv_w_ = core::ShoupConst(mod_.mul(n_inv, iw_[1]), q);
+}
+
+void NttTables::forward_scalar(u64* a) const {
+  const u64 q = mod_.value, two_q = 2 * q;
+  std::size_t t = n_;
+  for (std::size_t m = 1; m < n_; m <<= 1) {
+    t >>= 1;
+    for (std::size_t i = 0; i < m; ++i) {
+      const u64 w = fw_[m + i], wq = fw_shoup_[m + i];
+      u64* x = a + 2 * i * t;
+      u64* y = x + t;
+      for (std::size_t j = 0; j < t; ++j) {
+        u64 u = x[j];
+        u -= two_q & (0 - static_cast<u64>(u >= two_q));
+        const u64 v = mul_shoup_lazy(y[j], w, wq, q);
+        x[j] = u + v;
+        y[j] = u - v + two_q;
+      }
+    }
+  }
+}
+
+void NttTables::inverse_scalar(u64* a) const {
+  const u64 q = mod_.value, two_q = 2 * q;
+  std::size_t t = 1;
+  for (std::size_t m = n_; m > 2; m >>= 1) {
+    const std::size_t h = m >> 1;
+    for (std::size_t i = 0; i < h; ++i) {
+      const u64 w = iw_[h + i], wq = iw_shoup_[h + i];
+      u64* x = a + 2 * i * t;
+      u64* y = x + t;
+      for (std::size_t j = 0; j < t; ++j) {
+        const u64 u = x[j], v = y[j];
+        u64 s = u + v;
+        s -= two_q & (0 - static_cast<u64>(s >= two_q));
+        x[j] = s;
+        y[j] = mul_shoup_lazy(u - v + two_q, w, wq, q);
+      }
+    }
+    t <<= 1;
+  }
+  // Last stage (m = 2) with N^-1 merged in.
+  u64* x = a;
+  u64* y = a + t;
+  for (std::size_t j = 0; j < t; ++j) {
+    const u64 u = x[j], v = y[j];
+    x[j] = mul_shoup_lazy(u + v, n_inv_, q);
+    y[j] = mul_shoup_lazy(u - v + two_q, n_inv_w_, q);
+  }
+}
+
+void NttTables::forward_lazy(u64* a) const {
+  forward_scalar(a);
+}
+
+void NttTables::forward(u64* a) const {
+  forward_lazy(a);
+  const u64 q = mod_.value, two_q = 2 * q;
+  for (std::size_t j = 0; j < n_; ++j) {
+    u64 x = a[j];
+    x -= two_q & (0 - static_cast<u64>(x >= two_q));
+    a[j] = reduce_once(x, q);
+  }
+}
+
+void NttTables::inverse_lazy(u64* a) const {
+  inverse_scalar(a);
+}
+
+void NttTables::inverse(u64* a) const {
+  inverse_lazy(a);
+  const u64 q = mod_.value;
+  for (std::size_t j = 0; j < n_; ++j) a[j] = reduce_once(a[j], q);
+}
+
+}  // namespace hetal::ring

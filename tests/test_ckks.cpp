@@ -1,0 +1,389 @@
+// Approximate-arithmetic tests: every evaluator operation against plain complex arithmetic,
+// with precision asserted in bits.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <complex>
+#include <numbers>
+
+#include "hetal/ckks/context.h"
+#include "hetal/ckks/encoder.h"
+#include "hetal/ckks/encryptor.h"
+#include "hetal/ckks/evaluator.h"
+#include "hetal/ckks/keygen.h"
+
+using namespace hetal;
+using namespace hetal::ckks;
+
+namespace {
+using Vec = std::vector<Complex>;
+
+Vec random_values(core::Prng& p, std::size_t n, double bound = 1.0) {
+  Vec v(n);
+  for (auto& x : v) {
+    const double r = bound * std::sqrt((p.next_u64() >> 11) * 0x1p-53);
+    const double t = 2 * std::numbers::pi * ((p.next_u64() >> 11) * 0x1p-53);
+    x = std::polar(r, t);
+  }
+  return v;
+}
+
+/// Precision in bits: -log2 of the mean and of the maximum absolute error over the slots.
+struct Precision {
+  double mean = 0, worst = 0;
+};
+Precision precision(const Vec& got, const Vec& want) {
+  double m = 0, w = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const double e = std::abs(got[i] - want[i]);
+    m += e;
+    w = std::max(w, e);
+  }
+  m /= static_cast<double>(want.size());
+  return {m == 0 ? 100 : -std::log2(m), w == 0 ? 100 : -std::log2(w)};
+}
+::testing::AssertionResult AtLeast(const Precision& p, double mean_bits, double worst_bits) {
+  if (p.mean >= mean_bits && p.worst >= worst_bits) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "precision mean " << p.mean << " bits (need " << mean_bits
+                                       << "), worst slot " << p.worst << " bits (need " << worst_bits
+                                       << ")";
+}
+// The bar: >= 25 bits after multiply + rescale at Delta = 2^40, read as the mean
+// precision over all slots (Lattigo's convention); the worst slot must keep >= 22 bits.
+constexpr double kMean = 25, kWorst = 22;
+
+Vec rotate_plain(const Vec& v, long long k) {
+  const long long n = static_cast<long long>(v.size());
+  Vec r(n);
+  for (long long i = 0; i < n; ++i) r[i] = v[(((i + k) % n) + n) % n];
+  return r;
+}
+
+struct Env {
+  Context ctx;
+  Encoder enc;
+  KeyGenerator kg;
+  SecretKey sk;
+  PublicKey pk;
+  RelinKey rlk;
+  Encryptor encryptor;
+  Decryptor dec;
+  Evaluator ev;
+  core::Prng prng{core::Seed{99}};
+  explicit Env(Parameters p, SecurityPolicy pol = SecurityPolicy::require_128)
+      : ctx(std::move(p), pol), enc(ctx), kg(ctx, core::Seed{1}), sk(kg.secret_key()),
+        pk(kg.public_key(sk)), rlk(kg.relin_key(sk)), encryptor(ctx, pk, core::Seed{2}),
+        dec(ctx, sk), ev(ctx) {}
+  Ciphertext encrypt(const Vec& v, std::size_t level) {
+    return encryptor.encrypt(enc.encode(v, level, ctx.default_scale()));
+  }
+  Vec decrypt(const Ciphertext& ct) { return enc.decode(dec.decrypt(ct)); }
+};
+
+Env& t13() {
+  static Env env(Parameters::preset(Preset::T13));
+  return env;
+}
+Env& t14() {
+  static Env env(Parameters::preset(Preset::T14));
+  return env;
+}
+}  // namespace
+
+TEST(Encoder, SpecialFftMatchesCanonicalEmbedding) {
+  Env& e = t13();
+  const std::size_t N = e.ctx.n();
+  for (std::size_t n : {std::size_t{4}, std::size_t{64}, N / 2}) {
+    core::Prng p(core::Seed{3});
+    const Vec v = random_values(p, n);
+    Plaintext pt = e.enc.encode(v, 0, std::ldexp(1.0, 40));
+    // Decode by direct evaluation at zeta^(5^j) of the coefficient polynomial.
+    RnsPoly c = pt.poly;
+    e.ctx.rns().intt(c);
+    const core::Modulus& m = e.ctx.rns().q_ntt(0).modulus();
+    const std::size_t gap = N / (2 * n);
+    for (std::size_t j : {std::size_t{0}, std::size_t{1}, n - 1}) {
+      const std::uint64_t r = e.ctx.rot_group()[j];
+      Complex acc = 0;
+      for (std::size_t k = 0; k < 2 * n; ++k) {
+        const double coef = static_cast<double>(m.to_centered(c.limb(0)[k * gap]));
+        const double ang = std::numbers::pi * static_cast<double>((r * k * gap) % (2 * N)) / N;
+        acc += coef * std::polar(1.0, ang);
+      }
+      acc /= std::ldexp(1.0, 40);
+      EXPECT_LT(std::abs(acc - v[j]), 1e-9) << "n=" << n << " j=" << j;
+    }
+  }
+}
+
+TEST(Encoder, RoundTripFullAndSparse) {
+  Env& e = t13();
+  core::Prng p(core::Seed{4});
+  for (std::size_t n : {std::size_t{1}, std::size_t{8}, std::size_t{1024}, e.ctx.max_slots()}) {
+    const Vec v = random_values(p, n);
+    const Plaintext pt = e.enc.encode(v, e.ctx.max_level(), e.ctx.default_scale());
+    EXPECT_EQ(pt.slots, n);
+    EXPECT_TRUE(AtLeast(precision(e.enc.decode(pt), v), 30, 27)) << n;
+  }
+  // Non-power-of-two input is padded with zeros.
+  const Vec v = random_values(p, 5);
+  const auto out = e.enc.decode(e.enc.encode(v, 1, e.ctx.default_scale()));
+  ASSERT_EQ(out.size(), 8u);
+  EXPECT_LT(std::abs(out[6]), 1e-8);
+  // Large scale: values * scale beyond 2^63 go through the multi-word path.
+  const Plaintext big = e.enc.encode(v, 2, std::ldexp(1.0, 70));
+  const Vec bd = e.enc.decode(big);
+  EXPECT_TRUE(AtLeast(precision(Vec(bd.begin(), bd.begin() + 5), v), 40, 37));
+}
+
+TEST(Encoder, RejectsBadInput) {
+  Env& e = t13();
+  Vec v = {1.0, std::numeric_limits<double>::quiet_NaN()};
+  EXPECT_THROW(e.enc.encode(v, 0, 1e12), std::invalid_argument);
+  Vec big = {1e30};
+  EXPECT_THROW(e.enc.encode(big, 0, std::ldexp(1.0, 40)), std::invalid_argument);
+  Vec many(e.ctx.max_slots() + 1);
+  EXPECT_THROW(e.enc.encode(many, 0, 1e12), std::invalid_argument);
+  EXPECT_THROW(e.enc.encode(Vec{1.0}, 99, 1e12), std::invalid_argument);
+}
+
+TEST(Encoder, ConstantWithoutFft) {
+  Env& e = t13();
+  const Complex c(0.25, -1.5);
+  const Plaintext pt = e.enc.encode_constant(c, 2, e.ctx.default_scale(), 16);
+  for (const auto& x : e.enc.decode(pt)) EXPECT_LT(std::abs(x - c), 1e-9);
+}
+
+TEST(Ckks, EncryptDecryptPublicAndSecret) {
+  Env& e = t13();
+  core::Prng p(core::Seed{5});
+  const Vec v = random_values(p, e.ctx.max_slots());
+  const Ciphertext ct = e.encrypt(v, e.ctx.max_level());
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(ct), v), kMean, kWorst));
+  Encryptor sym(e.ctx, e.sk, core::Seed{6});
+  const Plaintext pt = e.enc.encode(v, 1, e.ctx.default_scale());
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(sym.encrypt(pt)), v), kMean, kWorst));
+  const SeededCiphertext s = sym.encrypt_seeded(pt);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(expand(e.ctx, s)), v), kMean, kWorst));
+}
+
+TEST(Ckks, AddSubNegateAndConstants) {
+  Env& e = t13();
+  core::Prng p(core::Seed{7});
+  const std::size_t n = e.ctx.max_slots();
+  const Vec a = random_values(p, n), b = random_values(p, n);
+  const Ciphertext ca = e.encrypt(a, 2), cb = e.encrypt(b, 2);
+  Vec want(n);
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] + b[i];
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.add(ca, cb)), want), kMean, kWorst));
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] - b[i];
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.sub(ca, cb)), want), kMean, kWorst));
+  for (std::size_t i = 0; i < n; ++i) want[i] = -a[i];
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.negate(ca)), want), kMean, kWorst));
+  const Plaintext pb = e.enc.encode(b, 2, ca.scale);
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] + b[i];
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.add_plain(ca, pb)), want), kMean, kWorst));
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] - b[i];
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.sub_plain(ca, pb)), want), kMean, kWorst));
+  const Complex c(0.5, -0.75);
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] + c;
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.add_const(ca, c)), want), kMean, kWorst));
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] * Complex(0, 1);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.multiply_by_i(ca)), want), kMean, kWorst));
+  Ciphertext ci = ca;
+  e.ev.multiply_integer_inplace(ci, -3);
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] * -3.0;
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(ci), want), kMean, kWorst));
+  // Level alignment: adding a level-1 ciphertext drops the other operand.
+  const Ciphertext c1 = e.encrypt(b, 1);
+  const Ciphertext sum = e.ev.add(ca, c1);
+  EXPECT_EQ(sum.level(), 1u);
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] + b[i];
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(sum), want), kMean, kWorst));
+}
+
+TEST(Ckks, MultiplyRelinearizeRescale) {
+  Env& e = t13();
+  core::Prng p(core::Seed{8});
+  const std::size_t n = e.ctx.max_slots();
+  const Vec a = random_values(p, n), b = random_values(p, n);
+  const Ciphertext ca = e.encrypt(a, 2), cb = e.encrypt(b, 2);
+  Vec want(n);
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] * b[i];
+  Ciphertext t = e.ev.multiply(ca, cb);
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(t), want), kMean, kWorst));  // size-3 decryption
+  e.ev.relinearize_inplace(t, e.rlk);
+  e.ev.rescale_inplace(t);
+  EXPECT_EQ(t.level(), 1u);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(t), want), kMean, kWorst));
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] * a[i];
+  Ciphertext s = e.ev.square(ca);
+  e.ev.relinearize_inplace(s, e.rlk);
+  e.ev.rescale_inplace(s);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(s), want), kMean, kWorst));
+  // Plaintext and constant multiplication.
+  const Plaintext pb = e.enc.encode(b, 2, e.ctx.default_scale());
+  Ciphertext mp = e.ev.multiply_plain(ca, pb);
+  e.ev.rescale_inplace(mp);
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] * b[i];
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(mp), want), kMean, kWorst));
+  const Complex c(-0.3, 0.8);
+  Ciphertext mc = e.ev.multiply_const(ca, c);
+  e.ev.rescale_inplace(mc);
+  EXPECT_NEAR(mc.scale, ca.scale, 1e-6 * ca.scale);
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] * c;
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(mc), want), kMean, kWorst));
+  EXPECT_THROW(e.ev.add(mc, ca.level() == mc.level() ? mc : e.ev.rescale(e.ev.multiply_const(ca, 1.0, 1e9))),
+               std::invalid_argument);
+}
+
+TEST(Ckks, DeepMultiplicationChainOnT14) {
+  Env& e = t14();
+  core::Prng p(core::Seed{9});
+  const std::size_t n = e.ctx.max_slots();
+  const Vec a = random_values(p, n);
+  Ciphertext ct = e.encrypt(a, e.ctx.max_level());
+  Vec want = a;
+  for (int d = 0; d < 6; ++d) {
+    e.ev.multiply_relin_inplace(ct, ct, e.rlk);
+    e.ev.rescale_inplace(ct);
+    for (auto& x : want) x = x * x;
+  }
+  EXPECT_EQ(ct.level(), 0u);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(ct), want), 15, 12));
+  EXPECT_THROW(e.ev.rescale_inplace(ct), std::invalid_argument);
+}
+
+TEST(Ckks, RotationsEveryPowerOfTwoArbitraryNegativeAndConjugate) {
+  Env& e = t13();
+  core::Prng p(core::Seed{10});
+  const std::size_t n = e.ctx.max_slots();
+  GaloisKeys gk = e.kg.galois_keys_pow2(e.sk);
+  const Vec a = random_values(p, n);
+  const Ciphertext ca = e.encrypt(a, 2);
+  for (long long k = 1; k < static_cast<long long>(n); k <<= 1) {
+    EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, k, gk)), rotate_plain(a, k)), kMean, kWorst)) << k;
+    EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, -k, gk)), rotate_plain(a, -k)), kMean, kWorst)) << -k;
+  }
+  for (long long k : {3LL, 7LL, -5LL, 1000LL, static_cast<long long>(n) - 1}) {
+    EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, k, gk)), rotate_plain(a, k)), 24, 21)) << k;
+  }
+  Vec conj(n);
+  for (std::size_t i = 0; i < n; ++i) conj[i] = std::conj(a[i]);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.conjugate(ca, gk)), conj), kMean, kWorst));
+  // A dedicated key for an arbitrary step is used directly.
+  const long long steps[] = {13};
+  GaloisKeys g13 = e.kg.galois_keys(e.sk, steps);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, 13, g13)), rotate_plain(a, 13)), kMean, kWorst));
+  EXPECT_THROW(e.ev.rotate(ca, 3, g13), std::invalid_argument);
+}
+
+TEST(Ckks, SparseSlotsRotate) {
+  Env& e = t13();
+  core::Prng p(core::Seed{11});
+  GaloisKeys gk = e.kg.galois_keys_pow2(e.sk);
+  for (std::size_t n : {std::size_t{4}, std::size_t{256}}) {
+    const Vec a = random_values(p, n);
+    const Ciphertext ca = e.encrypt(a, 1);
+    for (long long k : {1LL, -1LL, 3LL, static_cast<long long>(n) + 1}) {
+      EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, k, gk)), rotate_plain(a, k)), kMean, kWorst))
+          << n << " " << k;
+    }
+  }
+}
+
+TEST(Ckks, HoistedEqualsNonHoisted) {
+  Env& e = t14();
+  core::Prng p(core::Seed{12});
+  const std::size_t n = e.ctx.max_slots();
+  const long long steps[] = {1, 2, 5, -3, 100};
+  GaloisKeys gk = e.kg.galois_keys(e.sk, steps, false, 5);
+  const Vec a = random_values(p, n);
+  Ciphertext ca = e.encrypt(a, 5);
+  const auto hoisted = e.ev.rotate_hoisted(ca, steps, gk);
+  for (std::size_t j = 0; j < std::size(steps); ++j) {
+    const Ciphertext plain = e.ev.rotate(ca, steps[j], gk);
+    // Same algorithm, same key: bit-identical results.
+    EXPECT_TRUE(plain.parts[0] == hoisted[j].parts[0] && plain.parts[1] == hoisted[j].parts[1]);
+    EXPECT_TRUE(AtLeast(precision(e.decrypt(hoisted[j]), rotate_plain(a, steps[j])), kMean, kWorst));
+  }
+  // Keys capped at level 5 refuse a level-7 ciphertext with a clear error.
+  Ciphertext top = e.encrypt(a, 6);
+  EXPECT_THROW(e.ev.rotate(top, 1, gk), std::invalid_argument);
+  // Rotate-and-sum over 8 slots.
+  const long long pow2[] = {1, 2, 4};
+  GaloisKeys gs = e.kg.galois_keys(e.sk, pow2);
+  Ciphertext s = e.encrypt(a, 3);
+  e.ev.rotate_sum_inplace(s, 8, 1, gs);
+  Vec want(n);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < 8; ++j) want[i] += a[(i + j) % n];
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(s), want), 22, 19));
+}
+
+TEST(Ckks, KeySwitchingWithEveryDigitCount) {
+  struct Case {
+    std::size_t dnum;
+    std::vector<int> q, p;
+  };
+  const Case cases[] = {{1, {50, 40, 40}, {60, 60, 60}},
+                        {2, {50, 40, 40, 40}, {50, 50}},
+                        {4, {60, 40, 40, 40, 40, 40, 40}, {60, 60}},
+                        {7, {60, 40, 40, 40, 40, 40, 40}, {60}}};
+  for (const Case& c : cases) {
+    Parameters prm = Parameters::preset(Preset::T14);
+    prm.dnum = c.dnum;
+    prm.q_bits = c.q;
+    prm.p_bits = c.p;
+    prm.q_primes.clear();
+    prm.p_primes.clear();
+    prm.materialize();
+    Env e(prm);
+    EXPECT_EQ(e.ctx.rns().digits(e.ctx.max_level() + 1), c.dnum);
+    core::Prng p(core::Seed{13});
+    const Vec a = random_values(p, e.ctx.max_slots()), b = random_values(p, e.ctx.max_slots());
+    Ciphertext ca = e.encrypt(a, e.ctx.max_level()), cb = e.encrypt(b, e.ctx.max_level());
+    e.ev.multiply_relin_inplace(ca, cb, e.rlk);
+    e.ev.rescale_inplace(ca);
+    Vec want(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) want[i] = a[i] * b[i];
+    EXPECT_TRUE(AtLeast(precision(e.decrypt(ca), want), kMean, kWorst)) << "dnum " << c.dnum;
+  }
+}
+
+TEST(Ckks, MatchScaleAndDropLevel) {
+  Env& e = t14();
+  core::Prng p(core::Seed{14});
+  const Vec a = random_values(p, 64);
+  Ciphertext ca = e.encrypt(a, 5);
+  e.ev.match_scale_inplace(ca, std::ldexp(1.0, 35));
+  EXPECT_EQ(ca.level(), 4u);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(ca), a), 20, 17));
+  e.ev.drop_to_level_inplace(ca, 2);
+  EXPECT_EQ(ca.level(), 2u);
+  EXPECT_TRUE(AtLeast(precision(e.decrypt(ca), a), 20, 17));
+  EXPECT_THROW(e.ev.drop_to_level_inplace(ca, 3), std::invalid_argument);
+}
+
+TEST(Parameters, SecurityValidation) {
+  EXPECT_TRUE(security_report(Parameters::preset(Preset::T13)).secure);
+  EXPECT_TRUE(security_report(Parameters::preset(Preset::T14)).secure);
+  const Parameters b16 = Parameters::preset(Preset::B16_H192);
+  const auto r = security_report(b16);
+  EXPECT_TRUE(r.secure) << r.reason;
+  EXPECT_LE(r.log_qp, 1555);
+  EXPECT_EQ(b16.q_primes.size(), 25u);
+  EXPECT_EQ(b16.user_top_level(), 9u);
+  EXPECT_FALSE(security_report(Parameters::preset(Preset::TB13_INSECURE)).secure);
+  EXPECT_THROW(Context(Parameters::preset(Preset::TB13_INSECURE)), std::invalid_argument);
+  EXPECT_NO_THROW(Context(Parameters::preset(Preset::TB13_INSECURE), SecurityPolicy::allow_insecure));
+  Parameters big = Parameters::preset(Preset::T13);
+  big.q_bits = {60, 60, 60, 60};
+  big.q_primes.clear();
+  big.materialize();
+  EXPECT_THROW(Context{big}, std::invalid_argument);
+  Parameters bad = Parameters::preset(Preset::T13);
+  bad.q_primes[1] = bad.q_primes[0];
+  EXPECT_THROW(Context{bad}, std::invalid_argument);
+}
