@@ -9,7 +9,6 @@ namespace hetal::ckks {
 using core::u64;
 
 namespace {
-constexpr std::uint64_t kTagCiphertext = 1;  // stream tag of seeded c1 (see rlwe::encrypt_zero_symmetric)
 
 void check_pt(const Context& ctx, const Plaintext& pt) {
   if (pt.poly.n() != ctx.n() || pt.poly.nq() == 0 || pt.level() > ctx.max_level()) {
@@ -71,7 +70,7 @@ Ciphertext expand(const Context& ctx, const SeededCiphertext& sct) {
   Ciphertext ct;
   ct.parts.resize(2);
   ct.parts[0] = sct.c0;
-  rlwe::sample_uniform_seeded(ctx.rns(), sct.seed, kTagCiphertext, ct.parts[1], sct.c0.nq(), false);
+  rlwe::sample_uniform_seeded(ctx.rns(), sct.seed, rlwe::kTagCiphertext, ct.parts[1], sct.c0.nq(), false);
   ct.scale = sct.scale;
   ct.slots = sct.slots;
   return ct;

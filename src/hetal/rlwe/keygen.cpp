@@ -12,9 +12,6 @@ namespace hetal::rlwe {
 using core::u64;
 
 namespace {
-constexpr std::uint64_t kTagPublicKey = 0;
-constexpr std::uint64_t kTagSwitchingKey = 16;  // + digit
-
 void check_nq(const rns::RnsContext& ctx, std::size_t nq) {
   if (nq == 0 || nq > ctx.q_count()) {
     throw std::invalid_argument("key level out of range: " + std::to_string(nq) + " limbs, chain has " +
@@ -178,7 +175,7 @@ void encrypt_zero_symmetric(const rns::RnsContext& ctx, const SecretKey& sk,
                             const core::Seed& seed, core::Prng& prng, RnsPoly& c0, RnsPoly& c1) {
   check_nq(ctx, nq);
   const std::size_t n = ctx.n();
-  sample_uniform_seeded(ctx, seed, 1, c1, nq, false);
+  sample_uniform_seeded(ctx, seed, kTagCiphertext, c1, nq, false);
   c0 = small_to_ntt(ctx, gauss.sample(prng, n), nq, false);
   for (std::size_t i = 0; i < nq; ++i) {
     const core::Modulus& m = ctx.mod_of(nq, i);

@@ -11,6 +11,11 @@
 
 namespace hetal::rlwe {
 
+/// Stream tags of the seeded uniform polynomials (part of the serialized format: never change).
+inline constexpr std::uint64_t kTagPublicKey = 0;
+inline constexpr std::uint64_t kTagCiphertext = 1;
+inline constexpr std::uint64_t kTagSwitchingKey = 16;  ///< + digit index
+
 /// Samples the uniform polynomial of `seed` on limbs [0, nq) of Q and, if with_p, on all of P,
 /// directly in the NTT domain. Limb j of Q always comes from stream (tag, j) and limb j of P
 /// from (tag, L + j), so a lower-level key regenerates a prefix of the same polynomial.
