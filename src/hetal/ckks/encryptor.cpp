@@ -26,7 +26,8 @@ Encryptor::Encryptor(const Context& ctx, const rlwe::PublicKey& pk, std::optiona
 
 Encryptor::Encryptor(const Context& ctx, const rlwe::SecretKey& sk, std::optional<core::Seed> seed)
     : ctx_(ctx), sk_(&sk), gauss_(ctx.params().sigma), prng_(seed ? *seed : core::os_seed()) {
-  if (sk.ntt.n() != ctx.n() || sk.ntt.nq() != ctx.rns().q_count()) {
+  if (sk.ntt.n() != ctx.n() || sk.ntt.nq() != ctx.rns().q_count() ||
+      sk.ntt.np() != ctx.rns().p_count() || sk.coeffs.size() != ctx.n()) {
     throw std::invalid_argument("secret key does not match the context");
   }
 }
@@ -67,6 +68,10 @@ SeededCiphertext Encryptor::encrypt_seeded(const Plaintext& pt) {
 }
 
 Ciphertext expand(const Context& ctx, const SeededCiphertext& sct) {
+  if (sct.c0.n() != ctx.n() || sct.c0.np() != 0 || sct.c0.nq() == 0 ||
+      sct.c0.nq() > ctx.rns().q_count()) {
+    throw std::invalid_argument("seeded ciphertext does not belong to this context");
+  }
   Ciphertext ct;
   ct.parts.resize(2);
   ct.parts[0] = sct.c0;
@@ -77,7 +82,8 @@ Ciphertext expand(const Context& ctx, const SeededCiphertext& sct) {
 }
 
 Decryptor::Decryptor(const Context& ctx, const rlwe::SecretKey& sk) : ctx_(ctx), sk_(sk) {
-  if (sk.ntt.n() != ctx.n() || sk.ntt.nq() != ctx.rns().q_count()) {
+  if (sk.ntt.n() != ctx.n() || sk.ntt.nq() != ctx.rns().q_count() ||
+      sk.ntt.np() != ctx.rns().p_count() || sk.coeffs.size() != ctx.n()) {
     throw std::invalid_argument("secret key does not match the context");
   }
 }
@@ -86,6 +92,11 @@ Plaintext Decryptor::decrypt(const Ciphertext& ct) const {
   if (ct.parts.size() < 2 || ct.parts.size() > 3) throw std::invalid_argument("decrypt: bad ciphertext size");
   const std::size_t nq = ct.parts[0].nq(), n = ctx_.n();
   if (nq == 0 || nq > ctx_.rns().q_count()) throw std::invalid_argument("decrypt: bad ciphertext level");
+  for (const auto& p : ct.parts) {
+    if (p.n() != n || p.nq() != nq || p.np() != 0) {
+      throw std::invalid_argument("decrypt: ciphertext parts do not match this context or each other");
+    }
+  }
   Plaintext pt;
   pt.poly = ct.parts[0];
   pt.scale = ct.scale;

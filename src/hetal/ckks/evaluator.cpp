@@ -134,7 +134,7 @@ void Evaluator::multiply_inplace(Ciphertext& a, const Ciphertext& b) const {
   binary_prepare(a, b, nq);
   if (a.size() != 2 || b.size() != 2) throw std::invalid_argument("multiply: relinearize first");
   const std::size_t n = ctx_.n();
-  RnsPoly c2(n, nq);
+  RnsPoly c2 = RnsPoly::uninitialized(n, nq);
   for_limbs(ctx_.rns(), nq, [&](std::size_t i, const core::Modulus& m) {
     u64* a0 = a.parts[0].limb(i);
     u64* a1 = a.parts[1].limb(i);
@@ -156,7 +156,7 @@ void Evaluator::square_inplace(Ciphertext& a) const {
   check(a);
   if (a.size() != 2) throw std::invalid_argument("square: relinearize first");
   const std::size_t nq = a.parts[0].nq(), n = ctx_.n();
-  RnsPoly c2(n, nq);
+  RnsPoly c2 = RnsPoly::uninitialized(n, nq);
   for_limbs(ctx_.rns(), nq, [&](std::size_t i, const core::Modulus& m) {
     u64* a0 = a.parts[0].limb(i);
     u64* a1 = a.parts[1].limb(i);
@@ -318,7 +318,7 @@ void Evaluator::apply_galois_hoisted(const Ciphertext& a, const rlwe::Decomposit
   const std::size_t nq = dec.nq, n = ctx_.n();
   RnsPoly acc0, acc1;
   rlwe::inner_product(rns, dec, it->second, map.data(), acc0, acc1);
-  RnsPoly c0(n, nq);
+  RnsPoly c0 = RnsPoly::uninitialized(n, nq);
   for (std::size_t i = 0; i < nq; ++i) ring::apply_ntt_map(a.parts[0].limb(i), map.data(), n, c0.limb(i));
   rns.mod_down_add(acc0, c0);
   out.parts.resize(2);

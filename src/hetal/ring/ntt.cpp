@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "hetal/core/primes.h"
+#include "hetal/ring/ntt_avx512.h"
 
 namespace hetal::ring {
 
@@ -34,6 +35,19 @@ NttTables::NttTables(u64 q, int log_n)
   const u64 n_inv = mod_.inv(static_cast<u64>(n_) % q);
   n_inv_ = core::ShoupConst(n_inv, q);
   n_inv_w_ = core::ShoupConst(mod_.mul(n_inv, iw_[1]), q);
+  use_ifma_ = detail::ifma_available() && q < (u64{1} << detail::kIfmaMaxBits) && n_ >= 16;
+  use_dq_ = !use_ifma_ && detail::avx512dq_available() && n_ >= 16;
+  if (use_ifma_) {
+    auto q52 = [q](u64 w) { return static_cast<u64>((static_cast<core::u128>(w) << 52) / q); };
+    fw52_.resize(n_);
+    iw52_.resize(n_);
+    for (std::size_t k = 0; k < n_; ++k) {
+      fw52_[k] = q52(fw_[k]);
+      iw52_[k] = q52(iw_[k]);
+    }
+    n_inv52_ = q52(n_inv_.w);
+    n_inv_w52_ = q52(n_inv_w_.w);
+  }
 }
 
 void NttTables::forward_scalar(u64* a) const {
@@ -41,6 +55,22 @@ void NttTables::forward_scalar(u64* a) const {
   std::size_t t = n_;
   for (std::size_t m = 1; m < n_; m <<= 1) {
     t >>= 1;
+    if (use_ifma_ && t >= 8) {
+      detail::forward_stage_ifma(a, m, t, fw_.data() + m, fw52_.data() + m, q);
+      continue;
+    }
+    if (use_dq_ && t >= 8) {
+      detail::forward_stage_dq(a, m, t, fw_.data() + m, fw_shoup_.data() + m, q);
+      continue;
+    }
+    if (use_ifma_) {
+      detail::forward_small_stage_ifma(a, n_, t, fw_.data() + m, fw52_.data() + m, q);
+      continue;
+    }
+    if (use_dq_) {
+      detail::forward_small_stage_dq(a, n_, t, fw_.data() + m, fw_shoup_.data() + m, q);
+      continue;
+    }
     for (std::size_t i = 0; i < m; ++i) {
       const u64 w = fw_[m + i], wq = fw_shoup_[m + i];
       u64* x = a + 2 * i * t;
@@ -61,6 +91,25 @@ void NttTables::inverse_scalar(u64* a) const {
   std::size_t t = 1;
   for (std::size_t m = n_; m > 2; m >>= 1) {
     const std::size_t h = m >> 1;
+    if (use_ifma_ && t >= 8) {
+      detail::inverse_stage_ifma(a, h, t, iw_.data() + h, iw52_.data() + h, q);
+      t <<= 1;
+      continue;
+    }
+    if (use_dq_ && t >= 8) {
+      detail::inverse_stage_dq(a, h, t, iw_.data() + h, iw_shoup_.data() + h, q);
+      t <<= 1;
+      continue;
+    }
+    if (use_ifma_ || use_dq_) {
+      if (use_ifma_) {
+        detail::inverse_small_stage_ifma(a, n_, t, iw_.data() + h, iw52_.data() + h, q);
+      } else {
+        detail::inverse_small_stage_dq(a, n_, t, iw_.data() + h, iw_shoup_.data() + h, q);
+      }
+      t <<= 1;
+      continue;
+    }
     for (std::size_t i = 0; i < h; ++i) {
       const u64 w = iw_[h + i], wq = iw_shoup_[h + i];
       u64* x = a + 2 * i * t;
@@ -76,6 +125,14 @@ void NttTables::inverse_scalar(u64* a) const {
     t <<= 1;
   }
   // Last stage (m = 2) with N^-1 merged in.
+  if (use_ifma_) {
+    detail::inverse_last_stage_ifma(a, t, n_inv_.w, n_inv52_, n_inv_w_.w, n_inv_w52_, q);
+    return;
+  }
+  if (use_dq_) {
+    detail::inverse_last_stage_dq(a, t, n_inv_.w, n_inv_.wq, n_inv_w_.w, n_inv_w_.wq, q);
+    return;
+  }
   u64* x = a;
   u64* y = a + t;
   for (std::size_t j = 0; j < t; ++j) {

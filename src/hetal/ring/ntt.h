@@ -33,6 +33,8 @@ class NttTables {
   int log_n() const { return log_n_; }
   std::size_t n() const { return n_; }
   u64 psi() const { return psi_; }
+  /// Whether this prime runs the AVX-512 IFMA kernels.
+  bool uses_ifma() const { return use_ifma_; }
 
  private:
   void forward_scalar(u64* a) const;
@@ -44,6 +46,11 @@ class NttTables {
   core::WordVector fw_, fw_shoup_;  // psi^bitrev(k)
   core::WordVector iw_, iw_shoup_;  // psi^-bitrev(k)
   core::ShoupConst n_inv_, n_inv_w_;
+  // AVX-512 IFMA path (q < 2^50): 52-bit Shoup quotients of the same twiddles.
+  bool use_ifma_ = false;
+  bool use_dq_ = false;  // AVX-512DQ 64-bit path for the larger primes
+  core::WordVector fw52_, iw52_;
+  u64 n_inv52_ = 0, n_inv_w52_ = 0;
 };
 
 /// Bit reversal of the low `bits` bits.

@@ -14,8 +14,15 @@ namespace hetal::ring {
 class RnsPoly {
  public:
   RnsPoly() = default;
+  /// Zero polynomial.
   RnsPoly(std::size_t n, std::size_t nq, std::size_t np = 0)
       : n_(n), nq_(nq), np_(np), data_(n * (nq + np), 0) {}
+  /// Contents unspecified: for outputs that are written in full.
+  static RnsPoly uninitialized(std::size_t n, std::size_t nq, std::size_t np = 0) {
+    RnsPoly p;
+    p.reshape(n, nq, np);
+    return p;
+  }
 
   std::size_t n() const { return n_; }
   std::size_t nq() const { return nq_; }

@@ -55,18 +55,24 @@ SecretKey KeyGenerator::secret_key_from(std::vector<std::int8_t> coeffs) const {
   SecretKey sk;
   std::vector<std::int64_t> c(coeffs.begin(), coeffs.end());
   for (auto v : c) {
-    if (v < -1 || v > 1) throw std::invalid_argument("secret key coefficients must be ternary");
+    if (v < -1 || v > 1) {
+      core::secure_zero(c.data(), c.size() * sizeof(std::int64_t));
+      throw std::invalid_argument("secret key coefficients must be ternary");
+    }
   }
   sk.coeffs = std::move(coeffs);
   sk.ntt = small_to_ntt(ctx_, c, ctx_.q_count(), ctx_.p_count() > 0);
+  core::secure_zero(c.data(), c.size() * sizeof(std::int64_t));  // no copy of the key left behind
   return sk;
 }
 
 SecretKey KeyGenerator::secret_key(core::Prng& prng) const {
-  const auto c = dist_.kind == SecretDistribution::Kind::sparse_ternary
-                     ? core::sample_sparse_ternary(prng, ctx_.n(), dist_.hamming_weight)
-                     : core::sample_ternary(prng, ctx_.n());
-  return secret_key_from(std::vector<std::int8_t>(c.begin(), c.end()));
+  auto c = dist_.kind == SecretDistribution::Kind::sparse_ternary
+               ? core::sample_sparse_ternary(prng, ctx_.n(), dist_.hamming_weight)
+               : core::sample_ternary(prng, ctx_.n());
+  std::vector<std::int8_t> coeffs(c.begin(), c.end());
+  core::secure_zero(c.data(), c.size() * sizeof(std::int64_t));
+  return secret_key_from(std::move(coeffs));
 }
 
 PublicKey KeyGenerator::public_key(const SecretKey& sk, core::Prng& prng) const {

@@ -7,6 +7,7 @@
 #include <map>
 #include <vector>
 
+#include "hetal/core/memory.h"
 #include "hetal/core/prng.h"
 #include "hetal/ring/poly.h"
 
@@ -26,6 +27,17 @@ class SecretKey {
  public:
   std::vector<std::int8_t> coeffs;  // ternary coefficients (the key itself)
   RnsPoly ntt;                      // NTT form over every Q and P prime
+
+  SecretKey() = default;
+  SecretKey(const SecretKey&) = default;
+  SecretKey(SecretKey&&) = default;
+  SecretKey& operator=(const SecretKey&) = default;
+  SecretKey& operator=(SecretKey&&) = default;
+  /// Wipes the key material before the memory goes back to the allocator's block cache.
+  ~SecretKey() {
+    if (!coeffs.empty()) core::secure_zero(coeffs.data(), coeffs.size());
+    if (!ntt.empty()) core::secure_zero(ntt.data(), ntt.size() * sizeof(std::uint64_t));
+  }
 };
 
 class PublicKey {

@@ -1,5 +1,6 @@
 #include "hetal/rlwe/keyswitch.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -7,6 +8,33 @@ namespace hetal::rlwe {
 
 using core::u128;
 using core::u64;
+
+namespace {
+// o0 += sum_d x_d[perm] * b_d, o1 += sum_d x_d[perm] * a_d for D digits, with the 128-bit
+// accumulators in registers (a runtime digit loop would keep them in memory).
+template <int D>
+void mac_digits(const u64* const* x, const u64* const* b, const u64* const* a,
+                const std::uint32_t* perm, std::size_t n, bool first, const core::Modulus& m,
+                u64* o0, u64* o1) {
+  constexpr std::size_t kAhead = 48;  // the permuted reads miss the cache: prefetch them
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t src = perm ? perm[k] : k;
+    if (perm && k + kAhead < n) {
+#pragma GCC unroll 8
+      for (int d = 0; d < D; ++d) __builtin_prefetch(x[d] + perm[k + kAhead]);
+    }
+    u128 s0 = first ? 0 : o0[k], s1 = first ? 0 : o1[k];
+#pragma GCC unroll 8
+    for (int d = 0; d < D; ++d) {
+      const u64 v = x[d][src];
+      s0 += static_cast<u128>(v) * b[d][k];
+      s1 += static_cast<u128>(v) * a[d][k];
+    }
+    o0[k] = m.reduce128(s0);
+    o1[k] = m.reduce128(s1);
+  }
+}
+}  // namespace
 
 Decomposition decompose(const rns::RnsContext& ctx, const RnsPoly& c_ntt) {
   Decomposition dec;
@@ -32,39 +60,28 @@ void inner_product(const rns::RnsContext& ctx, const Decomposition& dec, const S
     const core::Modulus& m = ctx.mod_of(nq, i);
     u64* o0 = acc0.limb(i);
     u64* o1 = acc1.limb(i);
-    // Up to 8 products of 61-bit values fit a 128-bit accumulator below 2^126.
-    constexpr std::size_t kBlock = 1024;
-    u128 s0[kBlock], s1[kBlock];
-    for (std::size_t c0 = 0; c0 < n; c0 += kBlock) {
-      const std::size_t len = std::min(kBlock, n - c0);
-      for (std::size_t k = 0; k < len; ++k) s0[k] = s1[k] = 0;
-      for (std::size_t d = 0; d < D; ++d) {
-        const u64* x = dec.digits[d].limb(i) + (perm ? 0 : c0);
-        const u64* b = key.b[d].limb(ki) + c0;
-        const u64* a = key.a[d].limb(ki) + c0;
-        if (perm) {
-          const std::uint32_t* p = perm + c0;
-          for (std::size_t k = 0; k < len; ++k) {
-            const u64 v = x[p[k]];
-            s0[k] += static_cast<u128>(v) * b[k];
-            s1[k] += static_cast<u128>(v) * a[k];
-          }
-        } else {
-          for (std::size_t k = 0; k < len; ++k) {
-            s0[k] += static_cast<u128>(x[k]) * b[k];
-            s1[k] += static_cast<u128>(x[k]) * a[k];
-          }
-        }
-        if ((d & 7) == 7 && d + 1 < D) {
-          for (std::size_t k = 0; k < len; ++k) {
-            s0[k] = m.reduce128(s0[k]);
-            s1[k] = m.reduce128(s1[k]);
-          }
-        }
+    // Accumulate up to 8 digits in 128-bit registers (8 products of 61-bit values stay below
+    // 2^126), then one Barrett reduction per output word.
+    for (std::size_t d0 = 0; d0 < D; d0 += 8) {
+      const std::size_t dn = std::min<std::size_t>(8, D - d0);
+      const u64* x[8];
+      const u64* b[8];
+      const u64* a[8];
+      for (std::size_t d = 0; d < dn; ++d) {
+        x[d] = dec.digits[d0 + d].limb(i);
+        b[d] = key.b[d0 + d].limb(ki);
+        a[d] = key.a[d0 + d].limb(ki);
       }
-      for (std::size_t k = 0; k < len; ++k) {
-        o0[c0 + k] = m.reduce128(s0[k]);
-        o1[c0 + k] = m.reduce128(s1[k]);
+      const bool first = d0 == 0;
+      switch (dn) {
+        case 1: mac_digits<1>(x, b, a, perm, n, first, m, o0, o1); break;
+        case 2: mac_digits<2>(x, b, a, perm, n, first, m, o0, o1); break;
+        case 3: mac_digits<3>(x, b, a, perm, n, first, m, o0, o1); break;
+        case 4: mac_digits<4>(x, b, a, perm, n, first, m, o0, o1); break;
+        case 5: mac_digits<5>(x, b, a, perm, n, first, m, o0, o1); break;
+        case 6: mac_digits<6>(x, b, a, perm, n, first, m, o0, o1); break;
+        case 7: mac_digits<7>(x, b, a, perm, n, first, m, o0, o1); break;
+        default: mac_digits<8>(x, b, a, perm, n, first, m, o0, o1); break;
       }
     }
   }

@@ -250,7 +250,7 @@ void RnsContext::mod_down_core(const RnsPoly& x, RnsPoly& tmp) const {
   // tmp <- NTT(BaseConv_{P->Q}(INTT(x_P))) on the nq ciphertext limbs (lazy, < 4q).
   const std::size_t nq = x.nq(), K = p_.size();
   if (x.np() != K) throw std::logic_error("mod_down expects special-prime limbs");
-  RnsPoly xp(n_, 0, K);
+  RnsPoly xp = RnsPoly::uninitialized(n_, 0, K);
   std::memcpy(xp.data(), x.limb(nq), K * n_ * sizeof(u64));
 #pragma omp parallel for schedule(static) if (K > 1)
   for (std::size_t j = 0; j < K; ++j) p_ntt_[j]->inverse(xp.limb(j));
