@@ -128,6 +128,7 @@ void BM_Encode(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   Plaintext pt;
+  env().enc.encode(env().values, level, env().ctx.default_scale(), pt);  // warm-up
   for (auto _ : st) env().enc.encode(env().values, level, env().ctx.default_scale(), pt);
 }
 void BM_Decode(benchmark::State& st) {
@@ -135,6 +136,7 @@ void BM_Decode(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Plaintext pt = env().enc.encode(env().values, level, env().ctx.default_scale());
+  benchmark::DoNotOptimize(env().enc.decode(pt));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().enc.decode(pt));
 }
 void BM_EncryptPublic(benchmark::State& st) {
@@ -142,6 +144,7 @@ void BM_EncryptPublic(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Plaintext pt = env().enc.encode(env().values, level, env().ctx.default_scale());
+  benchmark::DoNotOptimize(env().encryptor.encrypt(pt));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().encryptor.encrypt(pt));
 }
 void BM_DecryptDecode(benchmark::State& st) {
@@ -149,6 +152,7 @@ void BM_DecryptDecode(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext ct = env().fresh(level);
+  benchmark::DoNotOptimize(env().enc.decode(env().decryptor.decrypt(ct)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().enc.decode(env().decryptor.decrypt(ct)));
 }
 void BM_Add(benchmark::State& st) {
@@ -157,6 +161,7 @@ void BM_Add(benchmark::State& st) {
   label_level(st, level);
   Ciphertext a = env().fresh(level);
   const Ciphertext b = env().fresh(level);
+  env().ev.add_inplace(a, b);  // warm-up
   for (auto _ : st) env().ev.add_inplace(a, b);
 }
 void BM_MultiplyRelin(benchmark::State& st) {
@@ -164,6 +169,7 @@ void BM_MultiplyRelin(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext a = env().fresh(level), b = env().fresh(level);
+  benchmark::DoNotOptimize(env().ev.multiply_relin(a, b, env().rlk(level)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.multiply_relin(a, b, env().rlk(level)));
 }
 void BM_Rescale(benchmark::State& st) {
@@ -171,6 +177,7 @@ void BM_Rescale(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext a = env().ev.multiply_relin(env().fresh(level), env().fresh(level), env().rlk(level));
+  benchmark::DoNotOptimize(env().ev.rescale(a));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.rescale(a));
 }
 void BM_Rotate(benchmark::State& st) {
@@ -178,6 +185,7 @@ void BM_Rotate(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext a = env().fresh(level);
+  benchmark::DoNotOptimize(env().ev.rotate(a, 1, env().gk(level)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.rotate(a, 1, env().gk(level)));
 }
 void BM_Conjugate(benchmark::State& st) {
@@ -185,6 +193,7 @@ void BM_Conjugate(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext a = env().fresh(level);
+  benchmark::DoNotOptimize(env().ev.conjugate(a, env().gk(level)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.conjugate(a, env().gk(level)));
 }
 // Eight rotations of one ciphertext with a single decomposition; reported per rotation and as
@@ -194,6 +203,7 @@ void BM_RotateHoisted8(benchmark::State& st) {
   const std::size_t level = env().user;
   label_level(st, level);
   const Ciphertext a = env().fresh(level);
+  benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, env().steps, env().gk_user));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, env().steps, env().gk_user));
   st.counters["rotations"] = 8;
 }
@@ -202,6 +212,7 @@ void BM_Hoist(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext a = env().fresh(level);
+  benchmark::DoNotOptimize(env().ev.hoist(a));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.hoist(a));
 }
 void BM_HoistedRotationAfterFirst(benchmark::State& st) {
@@ -210,6 +221,7 @@ void BM_HoistedRotationAfterFirst(benchmark::State& st) {
   label_level(st, level);
   const Ciphertext a = env().fresh(level);
   const auto dec = env().ev.hoist(a);
+  benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, dec, 1, env().gk(level)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, dec, 1, env().gk(level)));
 }
 void BM_KeySizes(benchmark::State& st) {

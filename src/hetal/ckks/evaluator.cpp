@@ -320,9 +320,11 @@ void Evaluator::apply_galois_hoisted(const Ciphertext& a, const rlwe::Decomposit
   rlwe::inner_product(rns, dec, it->second, map.data(), acc0, acc1);
   RnsPoly c0 = RnsPoly::uninitialized(n, nq);
   for (std::size_t i = 0; i < nq; ++i) ring::apply_ntt_map(a.parts[0].limb(i), map.data(), n, c0.limb(i));
-  rns.mod_down_add(acc0, c0);
   out.parts.resize(2);
-  rns.mod_down(acc1, out.parts[1]);
+  RnsPoly* xs[] = {&acc0, &acc1};
+  RnsPoly* os[] = {&c0, &out.parts[1]};
+  const bool add[] = {true, false};
+  rns.mod_down_many(xs, os, add, 2);
   out.parts[0] = std::move(c0);
   out.scale = a.scale;
   out.slots = a.slots;

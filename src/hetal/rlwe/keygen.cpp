@@ -168,8 +168,10 @@ void encrypt_zero_public(const rns::RnsContext& ctx, const PublicKey& pk,
     }
   }
   if (with_p) {
-    ctx.mod_down(t0, c0);
-    ctx.mod_down(t1, c1);
+    RnsPoly* xs[] = {&t0, &t1};
+    RnsPoly* os[] = {&c0, &c1};
+    const bool add[] = {false, false};
+    ctx.mod_down_many(xs, os, add, 2);
   } else {
     c0 = std::move(t0);
     c1 = std::move(t1);

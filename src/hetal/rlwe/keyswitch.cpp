@@ -92,8 +92,10 @@ void key_switch(const rns::RnsContext& ctx, const RnsPoly& c_ntt, const Switchin
   const Decomposition dec = decompose(ctx, c_ntt);
   RnsPoly acc0, acc1;
   inner_product(ctx, dec, key, nullptr, acc0, acc1);
-  ctx.mod_down(acc0, out0);
-  ctx.mod_down(acc1, out1);
+  RnsPoly* xs[] = {&acc0, &acc1};
+  RnsPoly* os[] = {&out0, &out1};
+  const bool add[] = {false, false};
+  ctx.mod_down_many(xs, os, add, 2);
 }
 
 }  // namespace hetal::rlwe

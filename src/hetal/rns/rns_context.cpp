@@ -246,60 +246,68 @@ void RnsContext::decompose(const RnsPoly& c_ntt, std::vector<RnsPoly>& out) cons
   }
 }
 
-void RnsContext::mod_down_core(const RnsPoly& x, RnsPoly& tmp) const {
-  // tmp <- NTT(BaseConv_{P->Q}(INTT(x_P))) on the nq ciphertext limbs (lazy, < 4q).
-  const std::size_t nq = x.nq(), K = p_.size();
-  if (x.np() != K) throw std::logic_error("mod_down expects special-prime limbs");
-  RnsPoly xp = RnsPoly::uninitialized(n_, 0, K);
-  std::memcpy(xp.data(), x.limb(nq), K * n_ * sizeof(u64));
-#pragma omp parallel for schedule(static) if (K > 1)
-  for (std::size_t j = 0; j < K; ++j) p_ntt_[j]->inverse(xp.limb(j));
-  tmp.reshape(n_, nq, 0);
-  std::vector<const u64*> in(K);
-  for (std::size_t j = 0; j < K; ++j) in[j] = xp.limb(j);
-  std::vector<std::size_t> targets(nq);
-  std::vector<u64*> outs(nq);
-  for (std::size_t i = 0; i < nq; ++i) {
-    targets[i] = i;
-    outs[i] = tmp.limb(i);
+void RnsContext::mod_down_many(RnsPoly* const* x, RnsPoly* const* out, const bool* accumulate,
+                               std::size_t count) const {
+  // out_j (+)= (x_j - NTT(BaseConv_{P->Q}(INTT(x_j,P)))) * P^-1 on the nq ciphertext limbs.
+  // All polynomials go through each step together so that both threads stay busy.
+  const std::size_t K = p_.size();
+  if (count == 0) return;
+  const std::size_t nq = x[0]->nq();
+  for (std::size_t j = 0; j < count; ++j) {
+    if (x[j]->np() != K || x[j]->nq() != nq) throw std::logic_error("mod_down expects Q_l P limbs");
+    if (accumulate[j] && (out[j]->nq() != nq || out[j]->np() != 0)) {
+      throw std::logic_error("mod_down accumulator shape mismatch");
+    }
   }
-  moddown_->convert(in.data(), n_, targets.data(), nq, outs.data());
+#pragma omp parallel for schedule(static) if (count * K > 1)
+  for (std::size_t t = 0; t < count * K; ++t) {
+    p_ntt_[t % K]->inverse(x[t / K]->limb(nq + t % K));
+  }
+  std::vector<RnsPoly> tmp(count);
+  std::vector<std::size_t> targets(nq);
+  for (std::size_t i = 0; i < nq; ++i) targets[i] = i;
+  for (std::size_t j = 0; j < count; ++j) {
+    tmp[j].reshape(n_, nq, 0);
+    std::vector<const u64*> in(K);
+    for (std::size_t k = 0; k < K; ++k) in[k] = x[j]->limb(nq + k);
+    std::vector<u64*> outs(nq);
+    for (std::size_t i = 0; i < nq; ++i) outs[i] = tmp[j].limb(i);
+    moddown_->convert(in.data(), n_, targets.data(), nq, outs.data());
+    if (!accumulate[j]) out[j]->reshape(n_, nq, 0);
+  }
 #pragma omp parallel for schedule(static)
-  for (std::size_t i = 0; i < nq; ++i) q_ntt_[i]->forward_lazy(tmp.limb(i));
+  for (std::size_t t = 0; t < count * nq; ++t) {
+    const std::size_t j = t / nq, i = t % nq;
+    u64* tl = tmp[j].limb(i);
+    q_ntt_[i]->forward_lazy(tl);
+    const u64 q = q_[i];
+    const ShoupConst pinv = p_inv_[i];
+    const u64* a = x[j]->limb(i);
+    u64* o = out[j]->limb(i);
+    if (accumulate[j]) {
+      for (std::size_t k = 0; k < n_; ++k) {
+        o[k] = core::reduce_once(o[k] + core::mul_shoup(a[k] + 4 * q - tl[k], pinv, q), q);
+      }
+    } else {
+      for (std::size_t k = 0; k < n_; ++k) o[k] = core::mul_shoup(a[k] + 4 * q - tl[k], pinv, q);
+    }
+  }
 }
 
 void RnsContext::mod_down(const RnsPoly& x, RnsPoly& out) const {
-  RnsPoly tmp;
-  mod_down_core(x, tmp);
-  const std::size_t nq = x.nq();
-  out.reshape(n_, nq, 0);
-#pragma omp parallel for schedule(static)
-  for (std::size_t i = 0; i < nq; ++i) {
-    const u64 q = q_[i];
-    const ShoupConst pinv = p_inv_[i];
-    const u64* a = x.limb(i);
-    const u64* t = tmp.limb(i);
-    u64* o = out.limb(i);
-    for (std::size_t k = 0; k < n_; ++k) o[k] = core::mul_shoup(a[k] + 4 * q - t[k], pinv, q);
-  }
+  RnsPoly t = x;
+  RnsPoly* xs[] = {&t};
+  RnsPoly* os[] = {&out};
+  const bool acc[] = {false};
+  mod_down_many(xs, os, acc, 1);
 }
 
 void RnsContext::mod_down_add(const RnsPoly& x, RnsPoly& acc) const {
-  RnsPoly tmp;
-  mod_down_core(x, tmp);
-  const std::size_t nq = x.nq();
-  if (acc.nq() != nq || acc.np() != 0) throw std::logic_error("mod_down_add shape mismatch");
-#pragma omp parallel for schedule(static)
-  for (std::size_t i = 0; i < nq; ++i) {
-    const u64 q = q_[i];
-    const ShoupConst pinv = p_inv_[i];
-    const u64* a = x.limb(i);
-    const u64* t = tmp.limb(i);
-    u64* o = acc.limb(i);
-    for (std::size_t k = 0; k < n_; ++k) {
-      o[k] = core::reduce_once(o[k] + core::mul_shoup(a[k] + 4 * q - t[k], pinv, q), q);
-    }
-  }
+  RnsPoly t = x;
+  RnsPoly* xs[] = {&t};
+  RnsPoly* os[] = {&acc};
+  const bool a[] = {true};
+  mod_down_many(xs, os, a, 1);
 }
 
 }  // namespace hetal::rns

@@ -79,9 +79,12 @@ class RnsContext {
   void mod_down(const RnsPoly& x, RnsPoly& out) const;
   /// acc += round(x / P).
   void mod_down_add(const RnsPoly& x, RnsPoly& acc) const;
+  /// ModDown of `count` polynomials at once (out_j = or += x_j / P); consumes the x_j (their P
+  /// limbs are overwritten). Processing them together balances the threads.
+  void mod_down_many(RnsPoly* const* x, RnsPoly* const* out, const bool* accumulate,
+                     std::size_t count) const;
 
  private:
-  void mod_down_core(const RnsPoly& x, RnsPoly& tmp) const;
   int log_n_;
   std::size_t n_;
   std::vector<u64> q_, p_;
