@@ -387,3 +387,30 @@ TEST(Parameters, SecurityValidation) {
   bad.q_primes[1] = bad.q_primes[0];
   EXPECT_THROW(Context{bad}, std::invalid_argument);
 }
+
+TEST(Readme, QuickStartExampleComputesWhatItSays) {
+  // The README's library example, at T13 instead of B16-H192.
+  Context ctx(Parameters::preset(Preset::T13));
+  KeyGenerator kg(ctx);
+  SecretKey sk = kg.secret_key();
+  PublicKey pk = kg.public_key(sk);
+  RelinKey rlk = kg.relin_key(sk, ctx.user_top_level());
+  GaloisKeys gk = kg.galois_keys_pow2(sk, ctx.user_top_level());
+  Encoder enc(ctx);
+  Encryptor encryptor(ctx, pk);
+  Decryptor decryptor(ctx, sk);
+  Evaluator ev(ctx);
+  std::vector<double> x = {1.0, 2.0, 3.0};
+  Ciphertext ct = encryptor.encrypt(enc.encode(x, ctx.user_top_level(), ctx.default_scale()));
+  ev.multiply_relin_inplace(ct, ct, rlk);
+  ev.rescale_inplace(ct);
+  ev.rotate_inplace(ct, 1, gk);
+  auto dec = ev.hoist(ct);
+  Ciphertext r2 = ev.rotate_hoisted(ct, dec, 2, gk);
+  std::vector<double> y = enc.decode_real(decryptor.decrypt(ct));
+  const std::vector<double> want = {4, 9, 0, 1};
+  ASSERT_EQ(y.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_NEAR(y[i], want[i], 1e-5);
+  const auto y2 = enc.decode_real(decryptor.decrypt(r2));
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_NEAR(y2[i], want[(i + 2) % 4], 1e-5);
+}
