@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <vector>
 #include <map>
 #include <mutex>
 
@@ -50,14 +52,24 @@ void* pool_allocate(std::size_t bytes) {
 
 void pool_deallocate(void* p, std::size_t bytes) noexcept {
   if (!p) return;
-  if (bytes >= kPoolMinBytes) {
+  if (bytes >= kPoolMinBytes && bytes <= cache().limit) {
     BlockCache& c = cache();
-    std::lock_guard<std::mutex> lock(c.mutex);
-    if (c.cached + bytes <= c.limit) {
+    std::vector<void*> evicted;
+    {
+      std::lock_guard<std::mutex> lock(c.mutex);
+      // Make room by evicting the largest cached blocks: a full cache of sizes that are no
+      // longer requested must not stop the sizes in use now from being recycled.
+      while (c.cached + bytes > c.limit && !c.free_blocks.empty()) {
+        auto last = std::prev(c.free_blocks.end());
+        c.cached -= last->first;
+        evicted.push_back(last->second);
+        c.free_blocks.erase(last);
+      }
       c.free_blocks.emplace(bytes, p);
       c.cached += bytes;
-      return;
     }
+    for (void* e : evicted) ::operator delete(e, std::align_val_t(kAlign));
+    return;
   }
   ::operator delete(p, std::align_val_t(kAlign));
 }
