@@ -64,9 +64,7 @@ Env& env() {
   return e;
 }
 
-std::size_t level_of(const benchmark::State& st) {
-  return st.range(1) ? env().full : env().user;
-}
+std::size_t level_of(const benchmark::State& st) { return st.range(1) ? env().full : env().user; }
 void set_threads(benchmark::State& st) {
   omp_set_num_threads(static_cast<int>(st.range(0)));
   st.counters["threads"] = static_cast<double>(st.range(0));
@@ -152,7 +150,8 @@ void BM_DecryptDecode(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext ct = env().fresh(level);
-  benchmark::DoNotOptimize(env().enc.decode(env().decryptor.decrypt(ct)));  // warm-up (block cache, Galois maps)
+  benchmark::DoNotOptimize(
+      env().enc.decode(env().decryptor.decrypt(ct)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().enc.decode(env().decryptor.decrypt(ct)));
 }
 void BM_Add(benchmark::State& st) {
@@ -169,14 +168,16 @@ void BM_MultiplyRelin(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext a = env().fresh(level), b = env().fresh(level);
-  benchmark::DoNotOptimize(env().ev.multiply_relin(a, b, env().rlk(level)));  // warm-up (block cache, Galois maps)
+  benchmark::DoNotOptimize(
+      env().ev.multiply_relin(a, b, env().rlk(level)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.multiply_relin(a, b, env().rlk(level)));
 }
 void BM_Rescale(benchmark::State& st) {
   set_threads(st);
   const std::size_t level = level_of(st);
   label_level(st, level);
-  const Ciphertext a = env().ev.multiply_relin(env().fresh(level), env().fresh(level), env().rlk(level));
+  const Ciphertext a =
+      env().ev.multiply_relin(env().fresh(level), env().fresh(level), env().rlk(level));
   benchmark::DoNotOptimize(env().ev.rescale(a));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.rescale(a));
 }
@@ -185,7 +186,8 @@ void BM_Rotate(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext a = env().fresh(level);
-  benchmark::DoNotOptimize(env().ev.rotate(a, 1, env().gk(level)));  // warm-up (block cache, Galois maps)
+  benchmark::DoNotOptimize(
+      env().ev.rotate(a, 1, env().gk(level)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.rotate(a, 1, env().gk(level)));
 }
 void BM_Conjugate(benchmark::State& st) {
@@ -193,7 +195,8 @@ void BM_Conjugate(benchmark::State& st) {
   const std::size_t level = level_of(st);
   label_level(st, level);
   const Ciphertext a = env().fresh(level);
-  benchmark::DoNotOptimize(env().ev.conjugate(a, env().gk(level)));  // warm-up (block cache, Galois maps)
+  benchmark::DoNotOptimize(
+      env().ev.conjugate(a, env().gk(level)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.conjugate(a, env().gk(level)));
 }
 // Eight rotations of one ciphertext with a single decomposition; reported per rotation and as
@@ -203,8 +206,10 @@ void BM_RotateHoisted8(benchmark::State& st) {
   const std::size_t level = env().user;
   label_level(st, level);
   const Ciphertext a = env().fresh(level);
-  benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, env().steps, env().gk_user));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, env().steps, env().gk_user));
+  benchmark::DoNotOptimize(env().ev.rotate_hoisted(
+      a, env().steps, env().gk_user));  // warm-up (block cache, Galois maps)
+  for (auto _ : st)
+    benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, env().steps, env().gk_user));
   st.counters["rotations"] = 8;
 }
 void BM_Hoist(benchmark::State& st) {
@@ -221,7 +226,8 @@ void BM_HoistedRotationAfterFirst(benchmark::State& st) {
   label_level(st, level);
   const Ciphertext a = env().fresh(level);
   const auto dec = env().ev.hoist(a);
-  benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, dec, 1, env().gk(level)));  // warm-up (block cache, Galois maps)
+  benchmark::DoNotOptimize(
+      env().ev.rotate_hoisted(a, dec, 1, env().gk(level)));  // warm-up (block cache, Galois maps)
   for (auto _ : st) benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, dec, 1, env().gk(level)));
 }
 void BM_KeySizes(benchmark::State& st) {

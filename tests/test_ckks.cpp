@@ -44,9 +44,9 @@ Precision precision(const Vec& got, const Vec& want) {
 }
 ::testing::AssertionResult AtLeast(const Precision& p, double mean_bits, double worst_bits) {
   if (p.mean >= mean_bits && p.worst >= worst_bits) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "precision mean " << p.mean << " bits (need " << mean_bits
-                                       << "), worst slot " << p.worst << " bits (need " << worst_bits
-                                       << ")";
+  return ::testing::AssertionFailure()
+         << "precision mean " << p.mean << " bits (need " << mean_bits << "), worst slot "
+         << p.worst << " bits (need " << worst_bits << ")";
 }
 // The bar: >= 25 bits after multiply + rescale at Delta = 2^40, read as the mean
 // precision over all slots (Lattigo's convention); the worst slot must keep >= 22 bits.
@@ -71,9 +71,15 @@ struct Env {
   Evaluator ev;
   core::Prng prng{core::Seed{99}};
   explicit Env(Parameters p, SecurityPolicy pol = SecurityPolicy::require_128)
-      : ctx(std::move(p), pol), enc(ctx), kg(ctx, core::Seed{1}), sk(kg.secret_key()),
-        pk(kg.public_key(sk)), rlk(kg.relin_key(sk)), encryptor(ctx, pk, core::Seed{2}),
-        dec(ctx, sk), ev(ctx) {}
+      : ctx(std::move(p), pol),
+        enc(ctx),
+        kg(ctx, core::Seed{1}),
+        sk(kg.secret_key()),
+        pk(kg.public_key(sk)),
+        rlk(kg.relin_key(sk)),
+        encryptor(ctx, pk, core::Seed{2}),
+        dec(ctx, sk),
+        ev(ctx) {}
   Ciphertext encrypt(const Vec& v, std::size_t level) {
     return encryptor.encrypt(enc.encode(v, level, ctx.default_scale()));
   }
@@ -234,8 +240,9 @@ TEST(Ckks, MultiplyRelinearizeRescale) {
   EXPECT_NEAR(mc.scale, ca.scale, 1e-6 * ca.scale);
   for (std::size_t i = 0; i < n; ++i) want[i] = a[i] * c;
   EXPECT_TRUE(AtLeast(precision(e.decrypt(mc), want), kMean, kWorst));
-  EXPECT_THROW(e.ev.add(mc, ca.level() == mc.level() ? mc : e.ev.rescale(e.ev.multiply_const(ca, 1.0, 1e9))),
-               std::invalid_argument);
+  EXPECT_THROW(
+      e.ev.add(mc, ca.level() == mc.level() ? mc : e.ev.rescale(e.ev.multiply_const(ca, 1.0, 1e9))),
+      std::invalid_argument);
 }
 
 TEST(Ckks, DeepMultiplicationChainOnT14) {
@@ -263,11 +270,16 @@ TEST(Ckks, RotationsEveryPowerOfTwoArbitraryNegativeAndConjugate) {
   const Vec a = random_values(p, n);
   const Ciphertext ca = e.encrypt(a, 2);
   for (long long k = 1; k < static_cast<long long>(n); k <<= 1) {
-    EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, k, gk)), rotate_plain(a, k)), kMean, kWorst)) << k;
-    EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, -k, gk)), rotate_plain(a, -k)), kMean, kWorst)) << -k;
+    EXPECT_TRUE(
+        AtLeast(precision(e.decrypt(e.ev.rotate(ca, k, gk)), rotate_plain(a, k)), kMean, kWorst))
+        << k;
+    EXPECT_TRUE(
+        AtLeast(precision(e.decrypt(e.ev.rotate(ca, -k, gk)), rotate_plain(a, -k)), kMean, kWorst))
+        << -k;
   }
   for (long long k : {3LL, 7LL, -5LL, 1000LL, static_cast<long long>(n) - 1}) {
-    EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, k, gk)), rotate_plain(a, k)), 24, 21)) << k;
+    EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, k, gk)), rotate_plain(a, k)), 24, 21))
+        << k;
   }
   Vec conj(n);
   for (std::size_t i = 0; i < n; ++i) conj[i] = std::conj(a[i]);
@@ -275,7 +287,8 @@ TEST(Ckks, RotationsEveryPowerOfTwoArbitraryNegativeAndConjugate) {
   // A dedicated key for an arbitrary step is used directly.
   const long long steps[] = {13};
   GaloisKeys g13 = e.kg.galois_keys(e.sk, steps);
-  EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, 13, g13)), rotate_plain(a, 13)), kMean, kWorst));
+  EXPECT_TRUE(
+      AtLeast(precision(e.decrypt(e.ev.rotate(ca, 13, g13)), rotate_plain(a, 13)), kMean, kWorst));
   EXPECT_THROW(e.ev.rotate(ca, 3, g13), std::invalid_argument);
 }
 
@@ -287,7 +300,8 @@ TEST(Ckks, SparseSlotsRotate) {
     const Vec a = random_values(p, n);
     const Ciphertext ca = e.encrypt(a, 1);
     for (long long k : {1LL, -1LL, 3LL, static_cast<long long>(n) + 1}) {
-      EXPECT_TRUE(AtLeast(precision(e.decrypt(e.ev.rotate(ca, k, gk)), rotate_plain(a, k)), kMean, kWorst))
+      EXPECT_TRUE(
+          AtLeast(precision(e.decrypt(e.ev.rotate(ca, k, gk)), rotate_plain(a, k)), kMean, kWorst))
           << n << " " << k;
     }
   }
@@ -306,7 +320,8 @@ TEST(Ckks, HoistedEqualsNonHoisted) {
     const Ciphertext plain = e.ev.rotate(ca, steps[j], gk);
     // Same algorithm, same key: bit-identical results.
     EXPECT_TRUE(plain.parts[0] == hoisted[j].parts[0] && plain.parts[1] == hoisted[j].parts[1]);
-    EXPECT_TRUE(AtLeast(precision(e.decrypt(hoisted[j]), rotate_plain(a, steps[j])), kMean, kWorst));
+    EXPECT_TRUE(
+        AtLeast(precision(e.decrypt(hoisted[j]), rotate_plain(a, steps[j])), kMean, kWorst));
   }
   // Keys capped at level 5 refuse a level-7 ciphertext with a clear error.
   Ciphertext top = e.encrypt(a, 6);
@@ -377,7 +392,8 @@ TEST(Parameters, SecurityValidation) {
   EXPECT_EQ(b16.user_top_level(), 9u);
   EXPECT_FALSE(security_report(Parameters::preset(Preset::TB13_INSECURE)).secure);
   EXPECT_THROW(Context(Parameters::preset(Preset::TB13_INSECURE)), std::invalid_argument);
-  EXPECT_NO_THROW(Context(Parameters::preset(Preset::TB13_INSECURE), SecurityPolicy::allow_insecure));
+  EXPECT_NO_THROW(
+      Context(Parameters::preset(Preset::TB13_INSECURE), SecurityPolicy::allow_insecure));
   Parameters big = Parameters::preset(Preset::T13);
   big.q_bits = {60, 60, 60, 60};
   big.q_primes.clear();

@@ -46,8 +46,8 @@ TEST(Primes, NttFriendlyDistinctAndCorrectSize) {
     EXPECT_TRUE(seen.insert(qs[i]).second);
   }
   EXPECT_LT(qs[4], u64{1} << 61);
-  EXPECT_FALSE(is_prime(561));           // Carmichael number
-  EXPECT_FALSE(is_prime(3215031751ull)); // strong pseudoprime to bases 2,3,5,7
+  EXPECT_FALSE(is_prime(561));                    // Carmichael number
+  EXPECT_FALSE(is_prime(3215031751ull));          // strong pseudoprime to bases 2,3,5,7
   EXPECT_TRUE(is_prime(2305843009213693951ull));  // 2^61 - 1
   const u64 psi = primitive_root_2n(qs[0], log_n);
   const Modulus m(qs[0]);

@@ -21,8 +21,10 @@ std::vector<u64> schoolbook_negacyclic(const std::vector<u64>& a, const std::vec
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < n; ++j) {
       const u64 p = m.mul(a[i], b[j]);
-      if (i + j < n) c[i + j] = m.add(c[i + j], p);
-      else c[i + j - n] = m.sub(c[i + j - n], p);
+      if (i + j < n)
+        c[i + j] = m.add(c[i + j], p);
+      else
+        c[i + j - n] = m.sub(c[i + j - n], p);
     }
   return c;
 }
@@ -101,7 +103,8 @@ TEST(Automorphism, NttDomainMatchesCoefficientDomain) {
   core::Prng p(core::Seed{8});
   const auto a = random_poly(p, n, q);
   for (long long k : {1LL, 2LL, 5LL, -1LL, 100LL}) {
-    for (u64 g : {ring::galois_element_for_rotation(log_n, k), ring::galois_element_conjugate(log_n)}) {
+    for (u64 g :
+         {ring::galois_element_for_rotation(log_n, k), ring::galois_element_conjugate(log_n)}) {
       std::vector<u64> coeff(n), ntt = a, out(n);
       ring::automorphism_coeff(a.data(), n, g, q, coeff.data());
       t.forward(coeff.data());

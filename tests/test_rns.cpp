@@ -124,7 +124,8 @@ TEST(Rns, DecomposeAndModDownReconstruct) {
         for (std::size_t k = 0; k < n; k += 17) {
           const mpz_class xd = x[k] % Qd;
           bool found = false;
-          for (long err = -static_cast<long>(alpha); err <= static_cast<long>(alpha) && !found; ++err) {
+          for (long err = -static_cast<long>(alpha); err <= static_cast<long>(alpha) && !found;
+               ++err) {
             bool all = true;
             for (std::size_t i = 0; i < nq + f.p.size(); ++i) {
               const u64 prime = i < nq ? qs[i] : f.p[i - nq];
@@ -150,7 +151,8 @@ TEST(Rns, DecomposeAndModDownReconstruct) {
       f.ctx->intt(out);
       for (std::size_t k = 0; k < n; ++k) {
         mpz_class fl;  // round(y / P)
-        mpz_fdiv_q(fl.get_mpz_t(), mpz_class(2 * yv[k] + P).get_mpz_t(), mpz_class(2 * P).get_mpz_t());
+        mpz_fdiv_q(fl.get_mpz_t(), mpz_class(2 * yv[k] + P).get_mpz_t(),
+                   mpz_class(2 * P).get_mpz_t());
         bool ok = false;
         for (int e = -1; e <= 1 && !ok; ++e) {
           bool all = true;

@@ -2,7 +2,6 @@
 // malformed input (wrong header fields, other contexts, truncation, bit flips) with
 // SerializationError and nothing else.
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,9 +67,16 @@ struct Env {
   Decryptor dec;
   Evaluator ev;
   explicit Env(Parameters p)
-      : ctx(std::move(p)), enc(ctx), kg(ctx, core::Seed{1}), sk(kg.secret_key()), pk(kg.public_key(sk)),
-        rlk(kg.relin_key(sk)), gk(kg.galois_keys(sk, std::vector<long long>{1, 5, -3})),
-        encryptor(ctx, pk, core::Seed{2}), dec(ctx, sk), ev(ctx) {}
+      : ctx(std::move(p)),
+        enc(ctx),
+        kg(ctx, core::Seed{1}),
+        sk(kg.secret_key()),
+        pk(kg.public_key(sk)),
+        rlk(kg.relin_key(sk)),
+        gk(kg.galois_keys(sk, std::vector<long long>{1, 5, -3})),
+        encryptor(ctx, pk, core::Seed{2}),
+        dec(ctx, sk),
+        ev(ctx) {}
   Ciphertext encrypt(const Vec& v, std::size_t level) {
     return encryptor.encrypt(enc.encode(v, level, ctx.default_scale()));
   }
@@ -101,7 +107,8 @@ template <class F>
   try {
     f();
   } catch (const SerializationError& e) {
-    if (std::string(e.what()).find(needle) != std::string::npos) return ::testing::AssertionSuccess();
+    if (std::string(e.what()).find(needle) != std::string::npos)
+      return ::testing::AssertionSuccess();
     return ::testing::AssertionFailure() << "message '" << e.what() << "' lacks '" << needle << "'";
   } catch (const std::exception& e) {
     return ::testing::AssertionFailure() << "wrong exception type: " << e.what();
@@ -114,7 +121,8 @@ void put_le(std::string& s, std::size_t off, std::uint64_t v, int bytes) {
 }
 std::uint64_t get_le(const std::string& s, std::size_t off, int bytes) {
   std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= std::uint64_t{static_cast<unsigned char>(s[off + i])} << (8 * i);
+  for (int i = 0; i < bytes; ++i)
+    v |= std::uint64_t{static_cast<unsigned char>(s[off + i])} << (8 * i);
   return v;
 }
 
@@ -132,9 +140,9 @@ void expect_same_switching_key(const rlwe::SwitchingKey& a, const rlwe::Switchin
 struct TempDir {
   std::filesystem::path path;
   TempDir() {
-    path = std::filesystem::temp_directory_path() /
-           ("hetal-ser-" + std::to_string(::getpid()) + "-" +
-            std::to_string(core::Prng::from_os().next_u64()));
+    path =
+        std::filesystem::temp_directory_path() / ("hetal-ser-" + std::to_string(::getpid()) + "-" +
+                                                  std::to_string(core::Prng::from_os().next_u64()));
     std::filesystem::create_directories(path);
   }
   ~TempDir() {
@@ -301,14 +309,15 @@ TEST(Serialization, SeededCiphertextRoundTripAndSize) {
 
   const std::size_t seeded = bytes.size(), normal = to_bytes(e.ctx, full).size();
   const std::size_t raw64 = 2 * (e.ctx.max_level() + 1) * e.ctx.n() * 8;
-  std::cout << "[ sizes    ] T13 top-level ciphertext: packed " << normal << " bytes, seeded " << seeded
-            << " bytes, raw 64-bit residues " << raw64 << " bytes\n";
+  std::cout << "[ sizes    ] T13 top-level ciphertext: packed " << normal << " bytes, seeded "
+            << seeded << " bytes, raw 64-bit residues " << raw64 << " bytes\n";
   EXPECT_GT(seeded, normal * 45 / 100);
   EXPECT_LT(seeded, normal * 55 / 100);
   EXPECT_LT(normal, raw64);
   // Exactly ceil(log2 q_i) bits per residue: no slack beyond the fixed fields.
   std::size_t bits = 0;
-  for (std::size_t i = 0; i <= e.ctx.max_level(); ++i) bits += std::bit_width(e.ctx.rns().q_primes()[i]);
+  for (std::size_t i = 0; i <= e.ctx.max_level(); ++i)
+    bits += std::bit_width(e.ctx.rns().q_primes()[i]);
   EXPECT_EQ(normal, 24 + 4 + 8 + 8 + 2 * (8 + bits * e.ctx.n() / 8) + 8);
 }
 
@@ -333,7 +342,9 @@ TEST(Serialization, RejectsBadHeader) {
   Env& e = t13();
   core::Prng p(core::Seed{20});
   const std::string good = to_bytes(e.ctx, e.encrypt(random_values(p, 8), 1));
-  auto load_ct = [&](const std::string& s) { return [&e, s] { (void)from_bytes<Ciphertext>(e.ctx, s); }; };
+  auto load_ct = [&](const std::string& s) {
+    return [&e, s] { (void)from_bytes<Ciphertext>(e.ctx, s); };
+  };
 
   std::string s = good;
   s[0] = 'X';
@@ -342,18 +353,24 @@ TEST(Serialization, RejectsBadHeader) {
   put_le(s, 4, 2, 2);
   EXPECT_TRUE(ThrowsWith(load_ct(s), "version 2"));
   EXPECT_TRUE(ThrowsWith(load_ct(s), "supports version 1"));
-  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<Plaintext>(e.ctx, good); }, "expected Plaintext, found Ciphertext"));
-  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<RelinKey>(e.ctx, good); }, "expected RelinKey, found Ciphertext"));
+  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<Plaintext>(e.ctx, good); },
+                         "expected Plaintext, found Ciphertext"));
+  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<RelinKey>(e.ctx, good); },
+                         "expected RelinKey, found Ciphertext"));
   s = good;
   put_le(s, 6, 99, 2);
   EXPECT_TRUE(ThrowsWith(load_ct(s), "unknown type 99"));
-  EXPECT_TRUE(ThrowsWith([&] {
-    std::istringstream is(good);
-    (void)load_parameters(is);
-  }, "expected Parameters"));
+  EXPECT_TRUE(ThrowsWith(
+      [&] {
+        std::istringstream is(good);
+        (void)load_parameters(is);
+      },
+      "expected Parameters"));
   EXPECT_TRUE(ThrowsWith(load_ct(""), "truncated: expected 4 more bytes"));
-  EXPECT_TRUE(ThrowsWith(load_ct(good.substr(0, good.size() - 100)), "truncated: expected 100 more bytes"));
-  EXPECT_TRUE(ThrowsWith(load_ct(good.substr(0, good.size() - 3)), "truncated: expected 3 more bytes"));
+  EXPECT_TRUE(
+      ThrowsWith(load_ct(good.substr(0, good.size() - 100)), "truncated: expected 100 more bytes"));
+  EXPECT_TRUE(
+      ThrowsWith(load_ct(good.substr(0, good.size() - 3)), "truncated: expected 3 more bytes"));
   // Checksum itself corrupted.
   s = good;
   s.back() ^= 0x10;
@@ -365,11 +382,14 @@ TEST(Serialization, RejectsOtherContext) {
   static const Context t14(Parameters::preset(Preset::T14));
   core::Prng p(core::Seed{21});
   const std::string ct = to_bytes(e.ctx, e.encrypt(random_values(p, 8), 1));
-  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<Ciphertext>(t14, ct); }, "was made for a different parameter set"));
+  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<Ciphertext>(t14, ct); },
+                         "was made for a different parameter set"));
   const std::string rk = to_bytes(e.ctx, e.rlk);
-  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<RelinKey>(t14, rk); }, "was made for a different parameter set"));
+  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<RelinKey>(t14, rk); },
+                         "was made for a different parameter set"));
   const std::string sk = to_bytes(e.ctx, e.sk);
-  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<SecretKey>(t14, sk); }, "was made for a different parameter set"));
+  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<SecretKey>(t14, sk); },
+                         "was made for a different parameter set"));
   // Saving an object of one context under another is refused too.
   EXPECT_THROW(to_bytes(t14, e.rlk), SerializationError);
   EXPECT_THROW(to_bytes(t14, e.sk), SerializationError);
@@ -379,7 +399,9 @@ TEST(Serialization, RejectsAbsurdSizesWithoutAllocating) {
   Env& e = t13();
   core::Prng p(core::Seed{22});
   const std::string good = to_bytes(e.ctx, e.encrypt(random_values(p, 8), 2));
-  auto load_ct = [&](const std::string& s) { return [&e, s] { (void)from_bytes<Ciphertext>(e.ctx, s); }; };
+  auto load_ct = [&](const std::string& s) {
+    return [&e, s] { (void)from_bytes<Ciphertext>(e.ctx, s); };
+  };
   std::string s = good;
   put_le(s, 16, std::uint64_t{1} << 62, 8);  // payload length
   EXPECT_TRUE(ThrowsWith(load_ct(s), "exceeds the largest Ciphertext"));
@@ -416,10 +438,12 @@ TEST(Serialization, RejectsAbsurdSizesWithoutAllocating) {
   std::string pa = os.str();
   const std::size_t name_len = get_le(pa, 24, 4);
   put_le(pa, 24 + 4 + name_len + 4, 0xffffffffu, 4);
-  EXPECT_TRUE(ThrowsWith([&] {
-    std::istringstream is(pa);
-    (void)load_parameters(is);
-  }, "prime count"));
+  EXPECT_TRUE(ThrowsWith(
+      [&] {
+        std::istringstream is(pa);
+        (void)load_parameters(is);
+      },
+      "prime count"));
 }
 
 TEST(Serialization, RejectsOutOfRangeResiduesAndTrailingGarbage) {
@@ -427,7 +451,8 @@ TEST(Serialization, RejectsOutOfRangeResiduesAndTrailingGarbage) {
   core::Prng p(core::Seed{23});
   const std::string good = to_bytes(e.ctx, e.encrypt(random_values(p, 8), 2));
   std::string s = good;
-  for (std::size_t i = 52; i < 60; ++i) s[i] = static_cast<char>(0xff);  // first residue = 2^b - 1 >= q_0
+  for (std::size_t i = 52; i < 60; ++i)
+    s[i] = static_cast<char>(0xff);  // first residue = 2^b - 1 >= q_0
   EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<Ciphertext>(e.ctx, s); }, "out of range"));
   // Four extra bytes inside the declared payload, checksum recomputation not needed: the
   // trailing-bytes check fires first.
@@ -438,7 +463,8 @@ TEST(Serialization, RejectsOutOfRangeResiduesAndTrailingGarbage) {
   // Secret key with an invalid 2-bit code.
   std::string sk = to_bytes(e.ctx, e.sk);
   sk[28] = static_cast<char>(0xff);
-  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<SecretKey>(e.ctx, sk); }, "invalid secret key coefficient"));
+  EXPECT_TRUE(ThrowsWith([&] { (void)from_bytes<SecretKey>(e.ctx, sk); },
+                         "invalid secret key coefficient"));
 }
 
 TEST(Serialization, RejectsInvalidObjectsOnSave) {
@@ -519,9 +545,12 @@ TEST(Serialization, FuzzOtherTypes) {
     std::istringstream is(s);
     (void)load_parameters(is);
   });
-  check(to_bytes(e.ctx, e.sk), [&](const std::string& s) { (void)from_bytes<SecretKey>(e.ctx, s); });
-  check(to_bytes(e.ctx, e.pk), [&](const std::string& s) { (void)from_bytes<PublicKey>(e.ctx, s); });
-  check(to_bytes(e.ctx, e.gk), [&](const std::string& s) { (void)from_bytes<GaloisKeys>(e.ctx, s); });
+  check(to_bytes(e.ctx, e.sk),
+        [&](const std::string& s) { (void)from_bytes<SecretKey>(e.ctx, s); });
+  check(to_bytes(e.ctx, e.pk),
+        [&](const std::string& s) { (void)from_bytes<PublicKey>(e.ctx, s); });
+  check(to_bytes(e.ctx, e.gk),
+        [&](const std::string& s) { (void)from_bytes<GaloisKeys>(e.ctx, s); });
   Encryptor sym(e.ctx, e.sk, core::Seed{29});
   const Plaintext pt = e.enc.encode(random_values(p, 16), 1, e.ctx.default_scale());
   check(to_bytes(e.ctx, pt), [&](const std::string& s) { (void)from_bytes<Plaintext>(e.ctx, s); });
@@ -581,7 +610,8 @@ TEST(Serialization, FileErrors) {
   const std::string missing = dir.file("does-not-exist.bin");
   EXPECT_TRUE(ThrowsWith([&] { (void)load_file<Ciphertext>(e.ctx, missing); }, missing));
   EXPECT_TRUE(ThrowsWith([&] { (void)load_file<Ciphertext>(e.ctx, missing); }, "cannot open"));
-  EXPECT_TRUE(ThrowsWith([&] { (void)load_file<Ciphertext>(e.ctx, dir.path.string()); }, "directory"));
+  EXPECT_TRUE(
+      ThrowsWith([&] { (void)load_file<Ciphertext>(e.ctx, dir.path.string()); }, "directory"));
   // Saving into a missing directory names the path.
   const std::string nowhere = dir.file("no/such/dir/ct.bin");
   EXPECT_TRUE(ThrowsWith([&] { save_file(e.ctx, e.pk, nowhere); }, nowhere));
@@ -592,13 +622,16 @@ TEST(Serialization, FileErrors) {
   EXPECT_EQ(dir.entries(), 0u);
   // Errors inside a file name the file; bytes after the object are refused.
   save_file(e.ctx, e.pk, dir.file("pk.bin"));
-  EXPECT_TRUE(ThrowsWith([&] { (void)load_file<RelinKey>(e.ctx, dir.file("pk.bin")); }, dir.file("pk.bin")));
+  EXPECT_TRUE(ThrowsWith([&] { (void)load_file<RelinKey>(e.ctx, dir.file("pk.bin")); },
+                         dir.file("pk.bin")));
   {
     std::ofstream out(dir.file("pk.bin"), std::ios::binary | std::ios::app);
     out << "x";
   }
-  EXPECT_TRUE(ThrowsWith([&] { (void)load_file<PublicKey>(e.ctx, dir.file("pk.bin")); }, "after the object"));
+  EXPECT_TRUE(ThrowsWith([&] { (void)load_file<PublicKey>(e.ctx, dir.file("pk.bin")); },
+                         "after the object"));
   // Truncated file.
   std::filesystem::resize_file(dir.file("pk.bin"), 1000);
-  EXPECT_TRUE(ThrowsWith([&] { (void)load_file<PublicKey>(e.ctx, dir.file("pk.bin")); }, "truncated"));
+  EXPECT_TRUE(
+      ThrowsWith([&] { (void)load_file<PublicKey>(e.ctx, dir.file("pk.bin")); }, "truncated"));
 }

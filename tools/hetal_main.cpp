@@ -56,8 +56,8 @@ Preset preset_by_name(const std::string& name) {
   if (name == "T14") return Preset::T14;
   if (name == "B16-H192") return Preset::B16_H192;
   if (name == "TB13-INSECURE") return Preset::TB13_INSECURE;
-  throw CLI::ValidationError("--preset", "unknown preset '" + name +
-                                             "' (choose T13, T14, B16-H192, TB13-INSECURE)");
+  throw CLI::ValidationError(
+      "--preset", "unknown preset '" + name + "' (choose T13, T14, B16-H192, TB13-INSECURE)");
 }
 
 SecurityPolicy policy(bool insecure) {
@@ -84,8 +84,8 @@ void print_params(const Context& ctx) {
               sec.limit > 0 ? std::to_string(static_cast<int>(sec.limit)).c_str() : "unknown");
   std::printf("levels          top %zu, user top %zu, default scale 2^%d\n", ctx.max_level(),
               ctx.user_top_level(), p.log_scale);
-  std::printf("security        %s\n", sec.secure ? "128-bit (HE standard table)"
-                                                 : ("INSECURE: " + sec.reason).c_str());
+  std::printf("security        %s\n",
+              sec.secure ? "128-bit (HE standard table)" : ("INSECURE: " + sec.reason).c_str());
 }
 
 std::vector<Complex> random_unit_disk(std::size_t n, std::uint8_t seed) {
@@ -99,7 +99,8 @@ std::vector<Complex> random_unit_disk(std::size_t n, std::uint8_t seed) {
 }
 
 /// Mean and worst precision in bits of got against want.
-std::pair<double, double> precision(const std::vector<Complex>& got, const std::vector<Complex>& want) {
+std::pair<double, double> precision(const std::vector<Complex>& got,
+                                    const std::vector<Complex>& want) {
   double mean = 0, worst = 0;
   for (std::size_t i = 0; i < want.size(); ++i) {
     const double e = std::abs(got[i] - want[i]);
@@ -127,9 +128,10 @@ int run_tour(const std::string& preset_name, bool insecure) {
   const RelinKey rlk = kg.relin_key(sk, level);
   const std::vector<long long> steps = {1, 2, 3, 4, 5, 6, 7, 8};
   const GaloisKeys gk = kg.galois_keys(sk, steps, true, level);
-  std::printf("keygen          %.0f ms: secret, public, relinearization and %zu Galois keys "
-              "(switching keys capped at level %zu)\n",
-              ms_since(t), gk.keys.size(), level);
+  std::printf(
+      "keygen          %.0f ms: secret, public, relinearization and %zu Galois keys "
+      "(switching keys capped at level %zu)\n",
+      ms_since(t), gk.keys.size(), level);
 
   Encoder enc(ctx);
   Encryptor encryptor(ctx, pk);
@@ -176,10 +178,11 @@ int run_tour(const std::string& preset_name, bool insecure) {
   rows.push_back({"rotate by 1", t_rot, precision(decode(rot), want)});
 
   std::vector<Ciphertext> hoisted;
-  const double t_hoist =
-      median_ms([&] { hoisted = ev.rotate_hoisted(ca, steps, gk); }, 3) / static_cast<double>(steps.size());
+  const double t_hoist = median_ms([&] { hoisted = ev.rotate_hoisted(ca, steps, gk); }, 3) /
+                         static_cast<double>(steps.size());
   for (std::size_t i = 0; i < n; ++i) want[i] = a[(i + 8) % n];
-  rows.push_back({"hoisted rotations (8, per rotation)", t_hoist, precision(decode(hoisted.back()), want)});
+  rows.push_back(
+      {"hoisted rotations (8, per rotation)", t_hoist, precision(decode(hoisted.back()), want)});
 
   Ciphertext conj;
   const double t_conj = median_ms([&] { conj = ev.conjugate(ca, gk); });
@@ -191,9 +194,11 @@ int run_tour(const std::string& preset_name, bool insecure) {
   for (const auto& r : rows) {
     std::printf("%-36s %10.2f %12.1f %12.1f\n", r.op.c_str(), r.ms, r.bits.first, r.bits.second);
   }
-  std::printf("\nTimes are medians of 5 runs. Values are random in the unit disk, %zu slots;\n"
-              "precision is -log2 of the mean and of the worst absolute error against plain\n"
-              "complex arithmetic.\n", n);
+  std::printf(
+      "\nTimes are medians of 5 runs. Values are random in the unit disk, %zu slots;\n"
+      "precision is -log2 of the mean and of the worst absolute error against plain\n"
+      "complex arithmetic.\n",
+      n);
   return 0;
 }
 
@@ -230,7 +235,8 @@ int run_keygen(const std::string& preset_name, const std::string& dir, const std
   Context ctx(Parameters::preset(preset_by_name(preset_name)), policy(insecure));
   const KeyDir kd{dir};
   fs::create_directories(kd.dir);
-  const std::size_t level = level_opt < 0 ? ctx.user_top_level() : static_cast<std::size_t>(level_opt);
+  const std::size_t level =
+      level_opt < 0 ? ctx.user_top_level() : static_cast<std::size_t>(level_opt);
   if (level > ctx.max_level()) {
     throw std::invalid_argument("--level " + std::to_string(level) + " is above the chain's top " +
                                 std::to_string(ctx.max_level()));
@@ -246,7 +252,8 @@ int run_keygen(const std::string& preset_name, const std::string& dir, const std
   for (const auto& p : {kd.params(), kd.secret(), kd.pub(), kd.relin(), kd.galois()}) {
     std::printf("%-40s %10.2f MiB\n", p.c_str(), static_cast<double>(fs::file_size(p)) / (1 << 20));
   }
-  std::printf("keys for levels <= %zu; the secret key (mode 0600) must stay with the client\n", level);
+  std::printf("keys for levels <= %zu; the secret key (mode 0600) must stay with the client\n",
+              level);
   return 0;
 }
 
@@ -266,7 +273,8 @@ std::vector<Complex> read_values(const std::string& path) {
     double re = 0, im = 0;
     char comma = 0;
     std::istringstream ls(line);
-    if (!(ls >> re)) throw std::runtime_error(path + ":" + std::to_string(lineno) + ": not a number");
+    if (!(ls >> re))
+      throw std::runtime_error(path + ":" + std::to_string(lineno) + ": not a number");
     if (ls >> comma && (comma != ',' || !(ls >> im))) {
       throw std::runtime_error(path + ":" + std::to_string(lineno) + ": expected 're' or 're,im'");
     }
@@ -279,12 +287,13 @@ std::vector<Complex> read_values(const std::string& path) {
   return v;
 }
 
-int run_encrypt(const std::string& dir, const std::string& in, const std::string& out, int level_opt,
-                bool seeded, bool insecure) {
+int run_encrypt(const std::string& dir, const std::string& in, const std::string& out,
+                int level_opt, bool seeded, bool insecure) {
   const KeyDir kd{dir};
   const Context ctx = load_context(kd, insecure);
   const auto values = read_values(in);
-  const std::size_t level = level_opt < 0 ? ctx.user_top_level() : static_cast<std::size_t>(level_opt);
+  const std::size_t level =
+      level_opt < 0 ? ctx.user_top_level() : static_cast<std::size_t>(level_opt);
   Encoder enc(ctx);
   const Plaintext pt = enc.encode(values, level, ctx.default_scale());
   if (seeded) {
@@ -330,16 +339,18 @@ int run_eval(const std::string& dir, const std::string& op, const std::string& i
     }
   } else if (op == "rotate" || op == "conjugate") {
     const GaloisKeys gk = load_file<GaloisKeys>(ctx, kd.galois());
-    if (op == "rotate") ev.rotate_inplace(a, k, gk);
-    else ev.conjugate_inplace(a, gk);
+    if (op == "rotate")
+      ev.rotate_inplace(a, k, gk);
+    else
+      ev.conjugate_inplace(a, gk);
   } else if (op == "square") {
     const RelinKey rlk = load_file<RelinKey>(ctx, kd.relin());
     ev.square_inplace(a);
     ev.relinearize_inplace(a, rlk);
     ev.rescale_inplace(a);
   } else {
-    throw CLI::ValidationError("--op", "unknown operation '" + op +
-                                           "' (add, mul, square, rotate, conjugate)");
+    throw CLI::ValidationError(
+        "--op", "unknown operation '" + op + "' (add, mul, square, rotate, conjugate)");
   }
   save_file(ctx, a, out);
   std::printf("%s -> %s (level %zu)\n", op.c_str(), out.c_str(), a.level());
@@ -369,15 +380,17 @@ int run_decrypt(const std::string& dir, const std::string& in, std::size_t count
 int main(int argc, char** argv) {
   // Blocking waits: spinning OpenMP workers hurt on a loaded 2-core machine (ckks.md 4.8).
   setenv("OMP_WAIT_POLICY", "passive", 0);
-  CLI::App app{"hetal: privacy-preserving transfer learning with homomorphic encryption (CKKS engine)"};
+  CLI::App app{
+      "hetal: privacy-preserving transfer learning with homomorphic encryption (CKKS engine)"};
   app.require_subcommand(1);
   bool insecure = false;
   app.add_flag("--insecure", insecure,
                "allow parameter sets below 128-bit security (tests and experiments only)");
 
   std::string preset = "B16-H192";
-  auto* tour = app.add_subcommand("tour", "encrypt, compute and decrypt at the given parameters, "
-                                          "with timings and precision");
+  auto* tour = app.add_subcommand("tour",
+                                  "encrypt, compute and decrypt at the given parameters, "
+                                  "with timings and precision");
   tour->add_option("--preset", preset, "T13, T14, B16-H192 (production), TB13-INSECURE")
       ->capture_default_str();
 
@@ -394,9 +407,11 @@ int main(int argc, char** argv) {
   keygen->add_option("--dir", dir, "output directory")->required();
   keygen->add_option("--rotations", rotations, "comma-separated rotation steps for Galois keys")
       ->capture_default_str();
-  keygen->add_option("--level", level, "highest level the switching keys serve (default: user top)");
+  keygen->add_option("--level", level,
+                     "highest level the switching keys serve (default: user top)");
 
-  auto* encrypt = app.add_subcommand("encrypt", "client: encrypt values (one 're' or 're,im' per line)");
+  auto* encrypt =
+      app.add_subcommand("encrypt", "client: encrypt values (one 're' or 're,im' per line)");
   encrypt->add_option("--dir", dir, "key directory")->required();
   encrypt->add_option("--in", in, "text file of values")->required();
   encrypt->add_option("--out", out, "ciphertext file")->required();
@@ -404,7 +419,8 @@ int main(int argc, char** argv) {
   encrypt->add_flag("--seeded", seeded, "secret-key encryption with a seeded half (half the size)");
 
   auto* eval = app.add_subcommand("eval", "server: compute on ciphertexts with public keys only");
-  eval->add_option("--dir", dir, "key directory (public keys are read, never the secret key)")->required();
+  eval->add_option("--dir", dir, "key directory (public keys are read, never the secret key)")
+      ->required();
   eval->add_option("--op", op, "add, mul, square, rotate, conjugate")->required();
   eval->add_option("--in", in, "first ciphertext")->required();
   eval->add_option("--in2", in2, "second ciphertext (add, mul)");
@@ -424,7 +440,8 @@ int main(int argc, char** argv) {
   try {
     if (*tour) return run_tour(preset, insecure);
     if (*params) {
-      print_params(Context(Parameters::preset(preset_by_name(preset)), SecurityPolicy::allow_insecure));
+      print_params(
+          Context(Parameters::preset(preset_by_name(preset)), SecurityPolicy::allow_insecure));
       return 0;
     }
     if (*keygen) return run_keygen(preset, dir, rotations, level, insecure);

@@ -13,9 +13,9 @@ using ring::RnsPoly;
 
 class Plaintext {
  public:
-  RnsPoly poly;          ///< NTT form, level + 1 limbs
-  double scale = 1.0;    ///< encoding factor Delta
-  std::size_t slots = 0; ///< packed complex slots (power of two, <= N/2)
+  RnsPoly poly;           ///< NTT form, level + 1 limbs
+  double scale = 1.0;     ///< encoding factor Delta
+  std::size_t slots = 0;  ///< packed complex slots (power of two, <= N/2)
   std::size_t level() const { return poly.nq() - 1; }
 };
 

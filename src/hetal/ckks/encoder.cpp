@@ -124,9 +124,11 @@ void Encoder::encode(std::span<const Complex> values, std::size_t level, double 
     max_abs = std::max({max_abs, std::abs(coeff[k]), std::abs(coeff[k + n])});
   }
   double log_q = 0;
-  for (std::size_t i = 0; i < nq; ++i) log_q += std::log2(static_cast<double>(ctx_.rns().q_primes()[i]));
+  for (std::size_t i = 0; i < nq; ++i)
+    log_q += std::log2(static_cast<double>(ctx_.rns().q_primes()[i]));
   if (max_abs > 0 && std::log2(max_abs) >= log_q - 1) {
-    throw std::invalid_argument("encode: values times scale (2^" + std::to_string(std::log2(max_abs)) +
+    throw std::invalid_argument("encode: values times scale (2^" +
+                                std::to_string(std::log2(max_abs)) +
                                 ") overflow the modulus at level " + std::to_string(level));
   }
   out.poly.reshape(N, nq, 0);
@@ -134,7 +136,8 @@ void Encoder::encode(std::span<const Complex> values, std::size_t level, double 
   const auto& rns = ctx_.rns();
   if (max_abs < 0x1p62) {
     std::vector<std::int64_t> ic(2 * n);
-    for (std::size_t k = 0; k < 2 * n; ++k) ic[k] = static_cast<std::int64_t>(std::nearbyint(coeff[k]));
+    for (std::size_t k = 0; k < 2 * n; ++k)
+      ic[k] = static_cast<std::int64_t>(std::nearbyint(coeff[k]));
 #pragma omp parallel for schedule(static) if (nq > 1 && N >= 4096)
     for (std::size_t i = 0; i < nq; ++i) {
       const core::Modulus& m = rns.q_ntt(i).modulus();

@@ -75,7 +75,8 @@ Ciphertext expand(const Context& ctx, const SeededCiphertext& sct) {
   Ciphertext ct;
   ct.parts.resize(2);
   ct.parts[0] = sct.c0;
-  rlwe::sample_uniform_seeded(ctx.rns(), sct.seed, rlwe::kTagCiphertext, ct.parts[1], sct.c0.nq(), false);
+  rlwe::sample_uniform_seeded(ctx.rns(), sct.seed, rlwe::kTagCiphertext, ct.parts[1], sct.c0.nq(),
+                              false);
   ct.scale = sct.scale;
   ct.slots = sct.slots;
   return ct;
@@ -89,12 +90,15 @@ Decryptor::Decryptor(const Context& ctx, const rlwe::SecretKey& sk) : ctx_(ctx),
 }
 
 Plaintext Decryptor::decrypt(const Ciphertext& ct) const {
-  if (ct.parts.size() < 2 || ct.parts.size() > 3) throw std::invalid_argument("decrypt: bad ciphertext size");
+  if (ct.parts.size() < 2 || ct.parts.size() > 3)
+    throw std::invalid_argument("decrypt: bad ciphertext size");
   const std::size_t nq = ct.parts[0].nq(), n = ctx_.n();
-  if (nq == 0 || nq > ctx_.rns().q_count()) throw std::invalid_argument("decrypt: bad ciphertext level");
+  if (nq == 0 || nq > ctx_.rns().q_count())
+    throw std::invalid_argument("decrypt: bad ciphertext level");
   for (const auto& p : ct.parts) {
     if (p.n() != n || p.nq() != nq || p.np() != 0) {
-      throw std::invalid_argument("decrypt: ciphertext parts do not match this context or each other");
+      throw std::invalid_argument(
+          "decrypt: ciphertext parts do not match this context or each other");
     }
   }
   Plaintext pt;

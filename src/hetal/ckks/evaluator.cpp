@@ -34,7 +34,8 @@ Evaluator::Evaluator(const Context& ctx) : ctx_(ctx) {}
 
 void Evaluator::check(const Ciphertext& a) const {
   if (a.parts.size() < 2 || a.parts.size() > 3) {
-    throw std::invalid_argument("ciphertext must have 2 or 3 parts, has " + std::to_string(a.parts.size()));
+    throw std::invalid_argument("ciphertext must have 2 or 3 parts, has " +
+                                std::to_string(a.parts.size()));
   }
   const std::size_t nq = a.parts[0].nq();
   for (const auto& p : a.parts) {
@@ -42,7 +43,8 @@ void Evaluator::check(const Ciphertext& a) const {
       throw std::invalid_argument("ciphertext does not belong to this context");
     }
   }
-  if (!(a.scale > 0) || !std::isfinite(a.scale)) throw std::invalid_argument("ciphertext scale is invalid");
+  if (!(a.scale > 0) || !std::isfinite(a.scale))
+    throw std::invalid_argument("ciphertext scale is invalid");
 }
 
 void Evaluator::binary_prepare(Ciphertext& a, const Ciphertext& b, std::size_t& nq) const {
@@ -63,7 +65,8 @@ void Evaluator::add_inplace(Ciphertext& a, const Ciphertext& b) const {
   binary_prepare(a, b, nq);
   if (!scales_match(a.scale, b.scale)) {
     throw std::invalid_argument("add: scales differ (2^" + std::to_string(std::log2(a.scale)) +
-                                " vs 2^" + std::to_string(std::log2(b.scale)) + "); use match_scale");
+                                " vs 2^" + std::to_string(std::log2(b.scale)) +
+                                "); use match_scale");
   }
   const std::size_t common = std::min(a.size(), b.size()), n = ctx_.n();
   for (std::size_t j = a.size(); j < b.size(); ++j) {
@@ -92,8 +95,10 @@ void Evaluator::negate_inplace(Ciphertext& a) const {
 void Evaluator::add_plain_inplace(Ciphertext& a, const Plaintext& p) const {
   check(a);
   if (p.slots != a.slots) throw std::invalid_argument("add_plain: slot counts differ");
-  if (!scales_match(a.scale, p.scale)) throw std::invalid_argument("add_plain: scales differ; encode at the ciphertext's scale");
-  if (p.poly.n() != ctx_.n() || p.poly.nq() == 0) throw std::invalid_argument("add_plain: bad plaintext");
+  if (!scales_match(a.scale, p.scale))
+    throw std::invalid_argument("add_plain: scales differ; encode at the ciphertext's scale");
+  if (p.poly.n() != ctx_.n() || p.poly.nq() == 0)
+    throw std::invalid_argument("add_plain: bad plaintext");
   const std::size_t nq = std::min(a.parts[0].nq(), p.poly.nq()), n = ctx_.n();
   if (a.parts[0].nq() > nq) drop_to_level_inplace(a, nq - 1);
   for_limbs(ctx_.rns(), nq, [&](std::size_t i, const core::Modulus& m) {
@@ -192,7 +197,8 @@ void Evaluator::multiply_relin_inplace(Ciphertext& a, const Ciphertext& b,
 void Evaluator::multiply_plain_inplace(Ciphertext& a, const Plaintext& p) const {
   check(a);
   if (p.slots != a.slots) throw std::invalid_argument("multiply_plain: slot counts differ");
-  if (p.poly.n() != ctx_.n() || p.poly.nq() == 0) throw std::invalid_argument("multiply_plain: bad plaintext");
+  if (p.poly.n() != ctx_.n() || p.poly.nq() == 0)
+    throw std::invalid_argument("multiply_plain: bad plaintext");
   const std::size_t nq = std::min(a.parts[0].nq(), p.poly.nq()), n = ctx_.n();
   if (a.parts[0].nq() > nq) drop_to_level_inplace(a, nq - 1);
   for_limbs(ctx_.rns(), nq, [&](std::size_t i, const core::Modulus& m) {
@@ -209,7 +215,8 @@ void Evaluator::multiply_const_inplace(Ciphertext& a, Complex c, double const_sc
   check(a);
   const std::size_t nq = a.parts[0].nq(), n = ctx_.n();
   if (const_scale == 0) const_scale = static_cast<double>(ctx_.rns().q_primes()[nq - 1]);
-  if (!(const_scale > 0) || !std::isfinite(const_scale)) throw std::invalid_argument("multiply_const: bad scale");
+  if (!(const_scale > 0) || !std::isfinite(const_scale))
+    throw std::invalid_argument("multiply_const: bad scale");
   const auto re = round_to_residues(ctx_, c.real() * const_scale, nq);
   const auto im = round_to_residues(ctx_, c.imag() * const_scale, nq);
   const bool complex = c.imag() != 0;
@@ -263,8 +270,9 @@ void Evaluator::rescale_inplace(Ciphertext& a) const {
 void Evaluator::drop_to_level_inplace(Ciphertext& a, std::size_t level) const {
   check(a);
   if (level > a.level()) {
-    throw std::invalid_argument("cannot raise a ciphertext from level " + std::to_string(a.level()) +
-                                " to " + std::to_string(level) + " (that needs bootstrapping)");
+    throw std::invalid_argument("cannot raise a ciphertext from level " +
+                                std::to_string(a.level()) + " to " + std::to_string(level) +
+                                " (that needs bootstrapping)");
   }
   for (auto& p : a.parts) p.drop_to(level + 1);
 }
@@ -312,14 +320,16 @@ void Evaluator::apply_galois_hoisted(const Ciphertext& a, const rlwe::Decomposit
   if (it == gk.keys.end()) {
     throw std::invalid_argument("no Galois key for element " + std::to_string(galois));
   }
-  if (dec.nq != a.parts[0].nq()) throw std::invalid_argument("hoisted decomposition is for another level");
+  if (dec.nq != a.parts[0].nq())
+    throw std::invalid_argument("hoisted decomposition is for another level");
   const auto& map = galois_map(galois);
   const auto& rns = ctx_.rns();
   const std::size_t nq = dec.nq, n = ctx_.n();
   RnsPoly acc0, acc1;
   rlwe::inner_product(rns, dec, it->second, map.data(), acc0, acc1);
   RnsPoly c0 = RnsPoly::uninitialized(n, nq);
-  for (std::size_t i = 0; i < nq; ++i) ring::apply_ntt_map(a.parts[0].limb(i), map.data(), n, c0.limb(i));
+  for (std::size_t i = 0; i < nq; ++i)
+    ring::apply_ntt_map(a.parts[0].limb(i), map.data(), n, c0.limb(i));
   out.parts.resize(2);
   RnsPoly* xs[] = {&acc0, &acc1};
   RnsPoly* os[] = {&c0, &out.parts[1]};
@@ -338,7 +348,8 @@ void Evaluator::apply_galois_inplace(Ciphertext& a, std::uint64_t galois,
   a = std::move(out);
 }
 
-std::uint64_t Evaluator::resolve_galois(const Ciphertext& a, long long k, const rlwe::GaloisKeys& gk,
+std::uint64_t Evaluator::resolve_galois(const Ciphertext& a, long long k,
+                                        const rlwe::GaloisKeys& gk,
                                         std::vector<std::uint64_t>& chain) const {
   chain.clear();
   const long long n = static_cast<long long>(a.slots);
@@ -414,7 +425,8 @@ std::vector<Ciphertext> Evaluator::rotate_hoisted(const Ciphertext& a,
 
 void Evaluator::rotate_sum_inplace(Ciphertext& a, std::size_t count, long long step,
                                    const rlwe::GaloisKeys& gk) const {
-  if (count == 0 || (count & (count - 1))) throw std::invalid_argument("rotate_sum: count must be a power of two");
+  if (count == 0 || (count & (count - 1)))
+    throw std::invalid_argument("rotate_sum: count must be a power of two");
   for (std::size_t s = 1; s < count; s <<= 1) {
     Ciphertext r = rotate(a, static_cast<long long>(s) * step, gk);
     add_inplace(a, r);
@@ -423,11 +435,11 @@ void Evaluator::rotate_sum_inplace(Ciphertext& a, std::size_t count, long long s
 
 // ---------------------------------------------------------------- copying forms
 
-#define HETAL_COPY_UNARY(name)                                    \
-  Ciphertext Evaluator::name(const Ciphertext& a) const {         \
-    Ciphertext r = a;                                             \
-    name##_inplace(r);                                            \
-    return r;                                                     \
+#define HETAL_COPY_UNARY(name)                            \
+  Ciphertext Evaluator::name(const Ciphertext& a) const { \
+    Ciphertext r = a;                                     \
+    name##_inplace(r);                                    \
+    return r;                                             \
   }
 HETAL_COPY_UNARY(negate)
 HETAL_COPY_UNARY(square)

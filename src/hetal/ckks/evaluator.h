@@ -48,7 +48,8 @@ class Evaluator {
   Ciphertext relinearize(const Ciphertext& a, const rlwe::RelinKey& rlk) const;
   /// multiply + relinearize.
   void multiply_relin_inplace(Ciphertext& a, const Ciphertext& b, const rlwe::RelinKey& rlk) const;
-  Ciphertext multiply_relin(const Ciphertext& a, const Ciphertext& b, const rlwe::RelinKey& rlk) const;
+  Ciphertext multiply_relin(const Ciphertext& a, const Ciphertext& b,
+                            const rlwe::RelinKey& rlk) const;
   void multiply_plain_inplace(Ciphertext& a, const Plaintext& p) const;
   Ciphertext multiply_plain(const Ciphertext& a, const Plaintext& p) const;
   /// Multiplies by a constant encoded at `const_scale` (default: the ciphertext's last prime, so
@@ -102,7 +103,8 @@ class Evaluator {
                                std::vector<std::uint64_t>& chain) const;
   const std::vector<std::uint32_t>& galois_map(std::uint64_t galois) const;
   void apply_galois_hoisted(const Ciphertext& a, const rlwe::Decomposition& dec,
-                            std::uint64_t galois, const rlwe::GaloisKeys& gk, Ciphertext& out) const;
+                            std::uint64_t galois, const rlwe::GaloisKeys& gk,
+                            Ciphertext& out) const;
 
   const Context& ctx_;
   mutable std::mutex map_mutex_;

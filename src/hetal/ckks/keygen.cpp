@@ -8,7 +8,8 @@
 namespace hetal::ckks {
 
 KeyGenerator::KeyGenerator(const Context& ctx, std::optional<core::Seed> seed)
-    : ctx_(ctx), kg_(ctx.rns(), ctx.params().secret, ctx.params().sigma),
+    : ctx_(ctx),
+      kg_(ctx.rns(), ctx.params().secret, ctx.params().sigma),
       prng_(seed ? *seed : core::os_seed()) {}
 
 std::size_t KeyGenerator::key_nq(std::optional<std::size_t> level) const {

@@ -88,15 +88,24 @@ double Parameters::default_scale() const { return std::ldexp(1.0, log_scale); }
 double max_log_qp_128(int log_n, const SecretDistribution& secret) {
   if (secret.kind == SecretDistribution::Kind::uniform_ternary) {
     switch (log_n) {
-      case 10: return 27;
-      case 11: return 54;
-      case 12: return 109;
-      case 13: return 218;
-      case 14: return 438;
-      case 15: return 881;
-      case 16: return 1747;
-      case 17: return 3523;
-      default: return 0;
+      case 10:
+        return 27;
+      case 11:
+        return 54;
+      case 12:
+        return 109;
+      case 13:
+        return 218;
+      case 14:
+        return 438;
+      case 15:
+        return 881;
+      case 16:
+        return 1747;
+      case 17:
+        return 3523;
+      default:
+        return 0;
     }
   }
   // Sparse secrets are outside the standard. The de-facto 128-bit budget for h >= 192 at

@@ -14,9 +14,9 @@ namespace hetal::ckks {
 using rlwe::SecretDistribution;
 
 enum class Preset {
-  T13,       ///< N = 2^13, Q = 50,40,40 | P = 60: secure, 2 levels at 2^40, fast unit tests
-  T14,       ///< N = 2^14, Q = 60,40x6 | P = 60,60: secure, 6 levels at 2^40, dnum 4
-  B16_H192,  ///< production: N = 2^16, h = 192, Q = 60,40x9 | 39x3 | 60x8 | 56x4, P = 61x5
+  T13,            ///< N = 2^13, Q = 50,40,40 | P = 60: secure, 2 levels at 2^40, fast unit tests
+  T14,            ///< N = 2^14, Q = 60,40x6 | P = 60,60: secure, 6 levels at 2^40, dnum 4
+  B16_H192,       ///< production: N = 2^16, h = 192, Q = 60,40x9 | 39x3 | 60x8 | 56x4, P = 61x5
   TB13_INSECURE,  ///< N = 2^13 with the production chain's shape: INSECURE, tests only
 };
 
@@ -24,15 +24,15 @@ class Parameters {
  public:
   std::string name = "custom";
   int log_n = 0;
-  std::vector<int> q_bits;                 ///< ciphertext primes, q_0 first
-  std::vector<int> p_bits;                 ///< special primes for key switching
-  std::vector<std::uint64_t> q_primes;     ///< generated from q_bits if empty
-  std::vector<std::uint64_t> p_primes;     ///< generated from p_bits if empty
-  std::size_t dnum = 0;                    ///< key-switching digits at the top level (0: ceil(L/|P|))
+  std::vector<int> q_bits;              ///< ciphertext primes, q_0 first
+  std::vector<int> p_bits;              ///< special primes for key switching
+  std::vector<std::uint64_t> q_primes;  ///< generated from q_bits if empty
+  std::vector<std::uint64_t> p_primes;  ///< generated from p_bits if empty
+  std::size_t dnum = 0;                 ///< key-switching digits at the top level (0: ceil(L/|P|))
   SecretDistribution secret{};
   double sigma = 3.2;
-  int log_scale = 40;                      ///< default scale 2^log_scale
-  std::size_t user_q_count = 0;            ///< Q primes available to applications (0: all)
+  int log_scale = 40;            ///< default scale 2^log_scale
+  std::size_t user_q_count = 0;  ///< Q primes available to applications (0: all)
 
   static Parameters preset(Preset p);
   /// Generates the primes from the bit sizes where not given explicitly.

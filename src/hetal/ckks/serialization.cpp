@@ -41,14 +41,22 @@ constexpr u64 kMaxU64 = std::numeric_limits<u64>::max();
 
 const char* type_name(std::uint16_t t) {
   switch (static_cast<ObjectType>(t)) {
-    case ObjectType::Parameters: return "Parameters";
-    case ObjectType::SecretKey: return "SecretKey";
-    case ObjectType::PublicKey: return "PublicKey";
-    case ObjectType::RelinKey: return "RelinKey";
-    case ObjectType::GaloisKeys: return "GaloisKeys";
-    case ObjectType::Plaintext: return "Plaintext";
-    case ObjectType::Ciphertext: return "Ciphertext";
-    case ObjectType::SeededCiphertext: return "SeededCiphertext";
+    case ObjectType::Parameters:
+      return "Parameters";
+    case ObjectType::SecretKey:
+      return "SecretKey";
+    case ObjectType::PublicKey:
+      return "PublicKey";
+    case ObjectType::RelinKey:
+      return "RelinKey";
+    case ObjectType::GaloisKeys:
+      return "GaloisKeys";
+    case ObjectType::Plaintext:
+      return "Plaintext";
+    case ObjectType::Ciphertext:
+      return "Ciphertext";
+    case ObjectType::SeededCiphertext:
+      return "SeededCiphertext";
   }
   return nullptr;
 }
@@ -178,7 +186,9 @@ bool unpack(const unsigned char* in, std::size_t nbytes, std::size_t n, unsigned
 // ------------------------------------------------------------------------------------------
 // Sizes and limits.
 // ------------------------------------------------------------------------------------------
-unsigned prime_bits(u64 q) { return static_cast<unsigned>(std::bit_width(q)); }  // ceil(log2 q), q not a power of 2
+unsigned prime_bits(u64 q) {
+  return static_cast<unsigned>(std::bit_width(q));
+}  // ceil(log2 q), q not a power of 2
 
 u64 poly_bytes(const Context& ctx, std::size_t nq, std::size_t np) {
   u64 s = 8;
@@ -199,14 +209,22 @@ u64 max_payload(const Context* ctx, ObjectType t) {
   }
   const std::size_t L = ctx->rns().q_count(), K = ctx->rns().p_count(), N = ctx->n();
   switch (t) {
-    case ObjectType::SecretKey: return 4 + packed_bytes(N, 2);
-    case ObjectType::PublicKey: return sat_add(poly_bytes(*ctx, L, K), kSeedBytes);
-    case ObjectType::RelinKey: return max_switching_key_bytes(*ctx);
-    case ObjectType::GaloisKeys: return sat_add(4, sat_mul(N, sat_add(8, max_switching_key_bytes(*ctx))));
-    case ObjectType::Plaintext: return sat_add(20, poly_bytes(*ctx, L, 0));
-    case ObjectType::Ciphertext: return sat_add(20, sat_mul(3, poly_bytes(*ctx, L, 0)));
-    case ObjectType::SeededCiphertext: return sat_add(poly_bytes(*ctx, L, 0), kSeedBytes + 16);
-    default: return 0;
+    case ObjectType::SecretKey:
+      return 4 + packed_bytes(N, 2);
+    case ObjectType::PublicKey:
+      return sat_add(poly_bytes(*ctx, L, K), kSeedBytes);
+    case ObjectType::RelinKey:
+      return max_switching_key_bytes(*ctx);
+    case ObjectType::GaloisKeys:
+      return sat_add(4, sat_mul(N, sat_add(8, max_switching_key_bytes(*ctx))));
+    case ObjectType::Plaintext:
+      return sat_add(20, poly_bytes(*ctx, L, 0));
+    case ObjectType::Ciphertext:
+      return sat_add(20, sat_mul(3, poly_bytes(*ctx, L, 0)));
+    case ObjectType::SeededCiphertext:
+      return sat_add(poly_bytes(*ctx, L, 0), kSeedBytes + 16);
+    default:
+      return 0;
   }
 }
 
@@ -258,8 +276,9 @@ void write_poly(Writer& w, const Context& ctx, const ring::RnsPoly& p, std::size
                 const char* what) {
   const std::size_t nq = p.nq(), np = p.np(), N = ctx.n();
   if (w.counting()) {
-    if (p.n() != N) w.fail(std::string(what) + " has ring degree " + std::to_string(p.n()) +
-                           ", the context has " + std::to_string(N));
+    if (p.n() != N)
+      w.fail(std::string(what) + " has ring degree " + std::to_string(p.n()) +
+             ", the context has " + std::to_string(N));
     if (nq == 0 || nq > ctx.rns().q_count()) {
       w.fail(std::string(what) + " has " + std::to_string(nq) + " Q limbs, the context allows 1.." +
              std::to_string(ctx.rns().q_count()));
@@ -304,7 +323,8 @@ void write_object(std::ostream& out, ObjectType type, u64 fingerprint, Payload&&
   w.u64v(fingerprint);
   w.u64v(len);
   payload(w);
-  if (w.count() != kHeaderBytes + len) w.fail("internal error: payload size changed between passes");
+  if (w.count() != kHeaderBytes + len)
+    w.fail("internal error: payload size changed between passes");
   const u64 h = w.checksum();
   unsigned char b[8];
   for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(h >> (8 * i));
@@ -319,7 +339,8 @@ void guarded_save(ObjectType type, F&& f) {
   } catch (const SerializationError&) {
     throw;
   } catch (const std::ios_base::failure& e) {
-    throw SerializationError(std::string("cannot save ") + type_name(type) + ": stream error: " + e.what());
+    throw SerializationError(std::string("cannot save ") + type_name(type) +
+                             ": stream error: " + e.what());
   } catch (const std::logic_error& e) {
     throw SerializationError(std::string("cannot save ") + type_name(type) + ": " + e.what());
   }
@@ -345,8 +366,8 @@ class Reader {
     }
     const std::uint16_t version = u16();
     if (version != kSerializationVersion) {
-      fail("unsupported format version " + std::to_string(version) + " (this build supports version " +
-           std::to_string(kSerializationVersion) + ")");
+      fail("unsupported format version " + std::to_string(version) +
+           " (this build supports version " + std::to_string(kSerializationVersion) + ")");
     }
     const std::uint16_t t = u16();
     if (t != static_cast<std::uint16_t>(type_)) {
@@ -435,14 +456,14 @@ class Reader {
 };
 
 /// A polynomial with `expected_np` P limbs and, if required_nq != 0, exactly that many Q limbs.
-ring::RnsPoly read_poly(Reader& r, const Context& ctx, std::size_t expected_np, std::size_t required_nq,
-                        const char* what) {
+ring::RnsPoly read_poly(Reader& r, const Context& ctx, std::size_t expected_np,
+                        std::size_t required_nq, const char* what) {
   const std::size_t L = ctx.rns().q_count(), N = ctx.n();
   const std::uint32_t nq = r.u32();
   const std::uint32_t np = r.u32();
   if (nq == 0 || nq > L) {
-    r.fail(std::string(what) + " declares " + std::to_string(nq) + " Q limbs; this context allows 1.." +
-           std::to_string(L));
+    r.fail(std::string(what) + " declares " + std::to_string(nq) +
+           " Q limbs; this context allows 1.." + std::to_string(L));
   }
   if (required_nq != 0 && nq != required_nq) {
     r.fail(std::string(what) + " has " + std::to_string(nq) + " Q limbs, expected " +
@@ -465,9 +486,9 @@ ring::RnsPoly read_poly(Reader& r, const Context& ctx, std::size_t expected_np, 
     }
     for (std::size_t k = 0; k < N; ++k) {
       if (x[k] >= q) {
-        r.fail(std::string(what) + ": residue " + std::to_string(x[k]) + " at limb " + std::to_string(i) +
-               ", coefficient " + std::to_string(k) + " is out of range (modulus " + std::to_string(q) +
-               ")");
+        r.fail(std::string(what) + ": residue " + std::to_string(x[k]) + " at limb " +
+               std::to_string(i) + ", coefficient " + std::to_string(k) +
+               " is out of range (modulus " + std::to_string(q) + ")");
       }
     }
   }
@@ -490,19 +511,24 @@ auto guarded_load(ObjectType type, F&& f) -> decltype(f()) {
   } catch (const SerializationError&) {
     throw;
   } catch (const std::ios_base::failure& e) {
-    throw SerializationError(std::string("cannot load ") + type_name(type) + ": stream error: " + e.what());
+    throw SerializationError(std::string("cannot load ") + type_name(type) +
+                             ": stream error: " + e.what());
   } catch (const std::logic_error& e) {
-    throw SerializationError(std::string("cannot load ") + type_name(type) + ": invalid object: " + e.what());
+    throw SerializationError(std::string("cannot load ") + type_name(type) +
+                             ": invalid object: " + e.what());
   }
 }
 
 // ------------------------------------------------------------------------------------------
 // Shared pieces: metadata, switching keys.
 // ------------------------------------------------------------------------------------------
-void check_scale_slots(const Context& ctx, double scale, u64 slots, const std::function<void(const std::string&)>& fail) {
-  if (!std::isfinite(scale) || !(scale > 0)) fail("scale " + std::to_string(scale) + " is not finite and positive");
+void check_scale_slots(const Context& ctx, double scale, u64 slots,
+                       const std::function<void(const std::string&)>& fail) {
+  if (!std::isfinite(scale) || !(scale > 0))
+    fail("scale " + std::to_string(scale) + " is not finite and positive");
   if (!is_pow2(slots) || slots > ctx.max_slots()) {
-    fail("slot count " + std::to_string(slots) + " is not a power of two <= " + std::to_string(ctx.max_slots()));
+    fail("slot count " + std::to_string(slots) +
+         " is not a power of two <= " + std::to_string(ctx.max_slots()));
   }
 }
 
@@ -522,7 +548,8 @@ void write_switching_key(Writer& w, const Context& ctx, const rlwe::SwitchingKey
   w.count32(key.nq, "switching key level");
   w.count32(key.b.size(), "digit count");
   for (const auto& b : key.b) {
-    if (w.counting() && b.nq() != key.nq) w.fail("switching key digit with the wrong number of limbs");
+    if (w.counting() && b.nq() != key.nq)
+      w.fail("switching key digit with the wrong number of limbs");
     write_poly(w, ctx, b, K, "switching key polynomial");
   }
   w.seed(key.seed);
@@ -539,12 +566,13 @@ rlwe::SwitchingKey read_switching_key(Reader& r, const Context& ctx) {
   }
   const std::uint32_t digits = r.u32();
   if (digits != ctx.rns().digits(nq)) {
-    r.fail("switching key declares " + std::to_string(digits) + " digits; at " + std::to_string(nq) +
-           " limbs this context has " + std::to_string(ctx.rns().digits(nq)));
+    r.fail("switching key declares " + std::to_string(digits) + " digits; at " +
+           std::to_string(nq) + " limbs this context has " + std::to_string(ctx.rns().digits(nq)));
   }
   key.nq = nq;
   key.b.reserve(digits);
-  for (std::uint32_t d = 0; d < digits; ++d) key.b.push_back(read_poly(r, ctx, K, nq, "switching key polynomial"));
+  for (std::uint32_t d = 0; d < digits; ++d)
+    key.b.push_back(read_poly(r, ctx, K, nq, "switching key polynomial"));
   key.seed = r.seed();
   return key;
 }
@@ -553,13 +581,15 @@ rlwe::SwitchingKey read_switching_key(Reader& r, const Context& ctx) {
 void expand_switching_key(const Context& ctx, rlwe::SwitchingKey& key) {
   key.a.resize(key.b.size());
   for (std::size_t d = 0; d < key.b.size(); ++d) {
-    rlwe::sample_uniform_seeded(ctx.rns(), key.seed, rlwe::kTagSwitchingKey + d, key.a[d], key.nq, true);
+    rlwe::sample_uniform_seeded(ctx.rns(), key.seed, rlwe::kTagSwitchingKey + d, key.a[d], key.nq,
+                                true);
   }
 }
 
 void check_galois(const Context& ctx, u64 g, const std::function<void(const std::string&)>& fail) {
   if ((g & 1) == 0 || g >= 2 * u64{ctx.n()}) {
-    fail("Galois element " + std::to_string(g) + " is not an odd number below 2N = " + std::to_string(2 * ctx.n()));
+    fail("Galois element " + std::to_string(g) +
+         " is not an odd number below 2N = " + std::to_string(2 * ctx.n()));
   }
 }
 
@@ -567,8 +597,8 @@ void check_prime(u64 q, int log_n, const std::function<void(const std::string&)>
   const u64 m = u64{2} << log_n;
   if (q >= (u64{1} << core::kMaxPrimeBits) || q < (u64{1} << (log_n + 2)) || q % m != 1 ||
       !core::is_prime(q)) {
-    fail("modulus " + std::to_string(q) + " is not an NTT prime for N = 2^" + std::to_string(log_n) +
-         " in the supported size range");
+    fail("modulus " + std::to_string(q) + " is not an NTT prime for N = 2^" +
+         std::to_string(log_n) + " in the supported size range");
   }
 }
 
@@ -582,8 +612,10 @@ void save_parameters(const Parameters& p, std::ostream& out) {
     write_object(out, ObjectType::Parameters, 0, [&](Writer& w) {
       if (w.counting()) {
         if (p.log_n < 10 || p.log_n > 17) w.fail("log N must be in 10..17");
-        if (p.name.size() > kMaxNameBytes) w.fail("name longer than " + std::to_string(kMaxNameBytes) + " bytes");
-        if (p.q_primes.empty()) w.fail("the parameters have no explicit Q primes (call materialize() first)");
+        if (p.name.size() > kMaxNameBytes)
+          w.fail("name longer than " + std::to_string(kMaxNameBytes) + " bytes");
+        if (p.q_primes.empty())
+          w.fail("the parameters have no explicit Q primes (call materialize() first)");
         if (p.q_primes.size() > kMaxPrimes || p.p_primes.size() > kMaxPrimes) {
           w.fail("more than " + std::to_string(kMaxPrimes) + " primes in a list");
         }
@@ -619,7 +651,8 @@ Parameters load_parameters(std::istream& in) {
       p.name.resize(name_len);
       r.bytes(p.name.data(), name_len);
       const std::uint32_t log_n = r.u32();
-      if (log_n < 10 || log_n > 17) r.fail("log N = " + std::to_string(log_n) + " is outside 10..17");
+      if (log_n < 10 || log_n > 17)
+        r.fail("log N = " + std::to_string(log_n) + " is outside 10..17");
       p.log_n = static_cast<int>(log_n);
       std::set<u64> seen;
       auto read_primes = [&](std::vector<u64>& out, const char* which, std::uint32_t min_count) {
@@ -638,13 +671,15 @@ Parameters load_parameters(std::istream& in) {
       read_primes(p.q_primes, "Q", 1);
       read_primes(p.p_primes, "P", 0);
       p.dnum = r.u64v();
-      if (p.dnum > p.q_primes.size()) r.fail("dnum " + std::to_string(p.dnum) + " exceeds the number of Q primes");
+      if (p.dnum > p.q_primes.size())
+        r.fail("dnum " + std::to_string(p.dnum) + " exceeds the number of Q primes");
       const std::uint8_t kind = r.u8();
       if (kind > 1) r.fail("unknown secret distribution " + std::to_string(kind));
       p.secret.kind = static_cast<SecretDistribution::Kind>(kind);
       const u64 h = r.u64v();
       if (h > p.n() || (p.secret.kind == SecretDistribution::Kind::sparse_ternary && h == 0)) {
-        r.fail("Hamming weight " + std::to_string(h) + " is invalid for N = " + std::to_string(p.n()));
+        r.fail("Hamming weight " + std::to_string(h) +
+               " is invalid for N = " + std::to_string(p.n()));
       }
       p.secret.hamming_weight = h;
       p.sigma = r.f64();
@@ -652,7 +687,8 @@ Parameters load_parameters(std::istream& in) {
         r.fail("error width sigma = " + std::to_string(p.sigma) + " is outside (0, 100]");
       }
       const auto log_scale = static_cast<std::int32_t>(r.u32());
-      if (log_scale < 1 || log_scale > 60) r.fail("log scale " + std::to_string(log_scale) + " is outside 1..60");
+      if (log_scale < 1 || log_scale > 60)
+        r.fail("log scale " + std::to_string(log_scale) + " is outside 1..60");
       p.log_scale = log_scale;
       p.user_q_count = r.u64v();
       if (p.user_q_count > p.q_primes.size()) r.fail("user_q_count exceeds the number of Q primes");
@@ -669,8 +705,8 @@ void save(const Context& ctx, const rlwe::SecretKey& sk, std::ostream& out) {
     write_object(out, ObjectType::SecretKey, ctx.fingerprint(), [&](Writer& w) {
       const std::size_t N = ctx.n();
       if (sk.coeffs.size() != N) {
-        w.fail("secret key has " + std::to_string(sk.coeffs.size()) + " coefficients, the context has N = " +
-               std::to_string(N));
+        w.fail("secret key has " + std::to_string(sk.coeffs.size()) +
+               " coefficients, the context has N = " + std::to_string(N));
       }
       w.count32(N, "N");
       if (w.counting()) {
@@ -681,7 +717,8 @@ void save(const Context& ctx, const rlwe::SecretKey& sk, std::ostream& out) {
         return;
       }
       std::vector<u64> codes(N);
-      for (std::size_t k = 0; k < N; ++k) codes[k] = sk.coeffs[k] == 0 ? 0 : (sk.coeffs[k] == 1 ? 1 : 2);
+      for (std::size_t k = 0; k < N; ++k)
+        codes[k] = sk.coeffs[k] == 0 ? 0 : (sk.coeffs[k] == 1 ? 1 : 2);
       Bytes buf(packed_bytes(N, 2));
       pack(codes.data(), N, 2, buf.data());
       w.bytes(buf.data(), buf.size());
@@ -696,21 +733,25 @@ rlwe::SecretKey load_secret_key(const Context& ctx, std::istream& in) {
     std::vector<std::int8_t> coeffs = read_object(in, ObjectType::SecretKey, &ctx, [&](Reader& r) {
       const std::size_t N = ctx.n();
       const std::uint32_t n = r.u32();
-      if (n != N) r.fail("secret key of " + std::to_string(n) + " coefficients, the context has N = " + std::to_string(N));
+      if (n != N)
+        r.fail("secret key of " + std::to_string(n) +
+               " coefficients, the context has N = " + std::to_string(N));
       Bytes buf(packed_bytes(N, 2));
       r.bytes(buf.data(), buf.size());
       std::vector<u64> codes(N);
       if (!unpack(buf.data(), buf.size(), N, 2, codes.data())) r.fail("nonzero padding bits");
       std::vector<std::int8_t> c(N);
       for (std::size_t k = 0; k < N; ++k) {
-        if (codes[k] == 3) r.fail("invalid secret key coefficient code at index " + std::to_string(k));
+        if (codes[k] == 3)
+          r.fail("invalid secret key coefficient code at index " + std::to_string(k));
         c[k] = codes[k] == 2 ? std::int8_t{-1} : static_cast<std::int8_t>(codes[k]);
       }
       wipe(codes);
       wipe(buf);
       return c;
     });
-    return rlwe::KeyGenerator(ctx.rns(), ctx.params().secret, ctx.params().sigma).secret_key_from(std::move(coeffs));
+    return rlwe::KeyGenerator(ctx.rns(), ctx.params().secret, ctx.params().sigma)
+        .secret_key_from(std::move(coeffs));
   });
 }
 
@@ -756,7 +797,8 @@ void save(const Context& ctx, const rlwe::RelinKey& rlk, std::ostream& out) {
 rlwe::RelinKey load_relin_key(const Context& ctx, std::istream& in) {
   return guarded_load(ObjectType::RelinKey, [&] {
     rlwe::RelinKey rlk;
-    rlk.key = read_object(in, ObjectType::RelinKey, &ctx, [&](Reader& r) { return read_switching_key(r, ctx); });
+    rlk.key = read_object(in, ObjectType::RelinKey, &ctx,
+                          [&](Reader& r) { return read_switching_key(r, ctx); });
     expand_switching_key(ctx, rlk.key);
     return rlk;
   });
@@ -782,14 +824,16 @@ rlwe::GaloisKeys load_galois_keys(const Context& ctx, std::istream& in) {
       rlwe::GaloisKeys keys;
       const std::uint32_t count = r.u32();
       if (count > ctx.n()) {
-        r.fail("declares " + std::to_string(count) + " keys; a context with N = " + std::to_string(ctx.n()) +
-               " has at most " + std::to_string(ctx.n()) + " Galois elements");
+        r.fail("declares " + std::to_string(count) +
+               " keys; a context with N = " + std::to_string(ctx.n()) + " has at most " +
+               std::to_string(ctx.n()) + " Galois elements");
       }
       u64 prev = 0;
       for (std::uint32_t j = 0; j < count; ++j) {
         const u64 g = r.u64v();
         check_galois(ctx, g, [&](const std::string& m) { r.fail(m); });
-        if (j > 0 && g <= prev) r.fail("Galois elements are not strictly increasing (duplicate or out of order)");
+        if (j > 0 && g <= prev)
+          r.fail("Galois elements are not strictly increasing (duplicate or out of order)");
         prev = g;
         keys.keys.emplace(g, read_switching_key(r, ctx));
       }
@@ -807,7 +851,8 @@ void save(const Context& ctx, const Plaintext& pt, std::ostream& out) {
   guarded_save(ObjectType::Plaintext, [&] {
     write_object(out, ObjectType::Plaintext, ctx.fingerprint(), [&](Writer& w) {
       if (w.counting()) {
-        if (pt.poly.nq() == 0 || pt.level() > ctx.max_level()) w.fail("plaintext level outside the chain");
+        if (pt.poly.nq() == 0 || pt.level() > ctx.max_level())
+          w.fail("plaintext level outside the chain");
         check_scale_slots(ctx, pt.scale, pt.slots, [&](const std::string& m) { w.fail(m); });
       }
       w.count32(pt.level(), "level");
@@ -825,7 +870,8 @@ Plaintext load_plaintext(const Context& ctx, std::istream& in) {
       Plaintext pt;
       const std::uint32_t level = r.u32();
       if (level > ctx.max_level()) {
-        r.fail("level " + std::to_string(level) + " is above the chain's top " + std::to_string(ctx.max_level()));
+        r.fail("level " + std::to_string(level) + " is above the chain's top " +
+               std::to_string(ctx.max_level()));
       }
       pt.scale = r.f64();
       const u64 slots = r.u64v();
@@ -862,7 +908,8 @@ Ciphertext load_ciphertext(const Context& ctx, std::istream& in) {
     return read_object(in, ObjectType::Ciphertext, &ctx, [&](Reader& r) {
       Ciphertext ct;
       const std::uint32_t parts = r.u32();
-      if (parts < 2 || parts > 3) r.fail("a ciphertext has 2 or 3 parts, this one declares " + std::to_string(parts));
+      if (parts < 2 || parts > 3)
+        r.fail("a ciphertext has 2 or 3 parts, this one declares " + std::to_string(parts));
       ct.scale = r.f64();
       const u64 slots = r.u64v();
       check_scale_slots(ctx, ct.scale, slots, [&](const std::string& m) { r.fail(m); });
@@ -879,7 +926,8 @@ Ciphertext load_ciphertext(const Context& ctx, std::istream& in) {
 void save(const Context& ctx, const SeededCiphertext& sct, std::ostream& out) {
   guarded_save(ObjectType::SeededCiphertext, [&] {
     write_object(out, ObjectType::SeededCiphertext, ctx.fingerprint(), [&](Writer& w) {
-      if (w.counting()) check_scale_slots(ctx, sct.scale, sct.slots, [&](const std::string& m) { w.fail(m); });
+      if (w.counting())
+        check_scale_slots(ctx, sct.scale, sct.slots, [&](const std::string& m) { w.fail(m); });
       write_poly(w, ctx, sct.c0, 0, "seeded ciphertext c0");
       w.seed(sct.seed);
       w.f64(sct.scale);
@@ -912,7 +960,9 @@ namespace {
 /// so the file is never reopened by name.
 class FdOutBuf : public std::streambuf {
  public:
-  explicit FdOutBuf(int fd) : fd_(fd), buf_(std::size_t{1} << 16) { setp(buf_.data(), buf_.data() + buf_.size()); }
+  explicit FdOutBuf(int fd) : fd_(fd), buf_(std::size_t{1} << 16) {
+    setp(buf_.data(), buf_.data() + buf_.size());
+  }
   int error() const { return err_; }
 
  protected:
@@ -969,9 +1019,11 @@ namespace detail {
 void write_file_atomically(const std::string& path, bool owner_only,
                            const std::function<void(std::ostream&)>& write) {
   const std::string tmp = path + ".tmp-" + random_suffix();
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, owner_only ? 0600 : 0666);
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, owner_only ? 0600 : 0666);
   if (fd < 0) {
-    throw SerializationError("cannot save '" + path + "': cannot create '" + tmp + "': " + errno_text(errno));
+    throw SerializationError("cannot save '" + path + "': cannot create '" + tmp +
+                             "': " + errno_text(errno));
   }
   bool fd_open = true;
   auto fail = [&](const std::string& msg) {
@@ -987,7 +1039,8 @@ void write_file_atomically(const std::string& path, bool owner_only,
     std::ostream out(&buf);
     write(out);
     out.flush();
-    if (!out) fail(buf.error() ? "write error: " + errno_text(buf.error()) : std::string("write error"));
+    if (!out)
+      fail(buf.error() ? "write error: " + errno_text(buf.error()) : std::string("write error"));
     if (::fsync(fd) != 0) fail("fsync failed: " + errno_text(errno));
     fd_open = false;
     if (::close(fd) != 0) fail("close failed: " + errno_text(errno));
@@ -1033,7 +1086,8 @@ void read_file(const std::string& path, const std::function<void(std::istream&)>
 }  // namespace detail
 
 void save_parameters_file(const Parameters& params, const std::string& path) {
-  detail::write_file_atomically(path, false, [&](std::ostream& out) { save_parameters(params, out); });
+  detail::write_file_atomically(path, false,
+                                [&](std::ostream& out) { save_parameters(params, out); });
 }
 
 Parameters load_parameters_file(const std::string& path) {

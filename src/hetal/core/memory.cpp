@@ -3,9 +3,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
-#include <vector>
 #include <map>
 #include <mutex>
+#include <vector>
 
 namespace hetal::core {
 

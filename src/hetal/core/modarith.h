@@ -34,7 +34,8 @@ struct Modulus {
 
   Modulus() = default;
   explicit Modulus(u64 q) : value(q) {
-    const u128 r = (~static_cast<u128>(0)) / q;  // floor((2^128 - 1) / q) == floor(2^128/q) for odd q
+    const u128 r =
+        (~static_cast<u128>(0)) / q;  // floor((2^128 - 1) / q) == floor(2^128/q) for odd q
     ratio_hi = static_cast<u64>(r >> 64);
     ratio_lo = static_cast<u64>(r);
     ratio64 = ~u64{0} / q;

@@ -10,8 +10,7 @@ namespace hetal::ring {
 using core::mul_shoup_lazy;
 using core::reduce_once;
 
-NttTables::NttTables(u64 q, int log_n)
-    : mod_(q), log_n_(log_n), n_(std::size_t{1} << log_n) {
+NttTables::NttTables(u64 q, int log_n) : mod_(q), log_n_(log_n), n_(std::size_t{1} << log_n) {
   if (log_n < 1 || log_n > 17) throw std::invalid_argument("NTT size out of range");
   if (q >= (u64{1} << core::kMaxPrimeBits)) throw std::invalid_argument("NTT prime too large");
   psi_ = core::primitive_root_2n(q, log_n);
@@ -142,9 +141,7 @@ void NttTables::inverse_scalar(u64* a) const {
   }
 }
 
-void NttTables::forward_lazy(u64* a) const {
-  forward_scalar(a);
-}
+void NttTables::forward_lazy(u64* a) const { forward_scalar(a); }
 
 void NttTables::forward(u64* a) const {
   forward_lazy(a);
@@ -156,9 +153,7 @@ void NttTables::forward(u64* a) const {
   }
 }
 
-void NttTables::inverse_lazy(u64* a) const {
-  inverse_scalar(a);
-}
+void NttTables::inverse_lazy(u64* a) const { inverse_scalar(a); }
 
 void NttTables::inverse(u64* a) const {
   inverse_lazy(a);

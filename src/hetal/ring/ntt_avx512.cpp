@@ -93,117 +93,117 @@ const SmallStageIndex& small_stage_index(std::size_t t) {
 }  // namespace
 
 // The three stage kernels, instantiated once per multiplier (IFMA for q < 2^50, DQ otherwise).
-#define HETAL_NTT_STAGES(SUFFIX, TARGET, MUL)                                                     \
+#define HETAL_NTT_STAGES(SUFFIX, TARGET, MUL)                                                   \
   TARGET void forward_stage_##SUFFIX(std::uint64_t* a, std::size_t m, std::size_t t,            \
                                      const std::uint64_t* w, const std::uint64_t* wq,           \
-                                     std::uint64_t q) {                                          \
+                                     std::uint64_t q) {                                         \
     const __m512i vq = _mm512_set1_epi64(static_cast<long long>(q));                            \
     const __m512i v2q = _mm512_set1_epi64(static_cast<long long>(2 * q));                       \
-    for (std::size_t i = 0; i < m; ++i) {                                                        \
+    for (std::size_t i = 0; i < m; ++i) {                                                       \
       const __m512i vw = _mm512_set1_epi64(static_cast<long long>(w[i]));                       \
       const __m512i vwq = _mm512_set1_epi64(static_cast<long long>(wq[i]));                     \
-      std::uint64_t* x = a + 2 * i * t;                                                          \
-      std::uint64_t* y = x + t;                                                                  \
-      for (std::size_t j = 0; j < t; j += 8) {                                                   \
-        __m512i vx = _mm512_loadu_si512(x + j);                                                  \
-        const __m512i vy = _mm512_loadu_si512(y + j);                                            \
+      std::uint64_t* x = a + 2 * i * t;                                                         \
+      std::uint64_t* y = x + t;                                                                 \
+      for (std::size_t j = 0; j < t; j += 8) {                                                  \
+        __m512i vx = _mm512_loadu_si512(x + j);                                                 \
+        const __m512i vy = _mm512_loadu_si512(y + j);                                           \
         vx = _mm512_mask_sub_epi64(vx, _mm512_cmpge_epu64_mask(vx, v2q), vx, v2q);              \
-        const __m512i tt = MUL(vy, vw, vwq, vq);                                                 \
-        _mm512_storeu_si512(x + j, _mm512_add_epi64(vx, tt));                                    \
-        _mm512_storeu_si512(y + j, _mm512_add_epi64(_mm512_sub_epi64(vx, tt), v2q));             \
-      }                                                                                          \
-    }                                                                                            \
-  }                                                                                              \
+        const __m512i tt = MUL(vy, vw, vwq, vq);                                                \
+        _mm512_storeu_si512(x + j, _mm512_add_epi64(vx, tt));                                   \
+        _mm512_storeu_si512(y + j, _mm512_add_epi64(_mm512_sub_epi64(vx, tt), v2q));            \
+      }                                                                                         \
+    }                                                                                           \
+  }                                                                                             \
   TARGET void inverse_stage_##SUFFIX(std::uint64_t* a, std::size_t h, std::size_t t,            \
                                      const std::uint64_t* w, const std::uint64_t* wq,           \
-                                     std::uint64_t q) {                                          \
+                                     std::uint64_t q) {                                         \
     const __m512i vq = _mm512_set1_epi64(static_cast<long long>(q));                            \
     const __m512i v2q = _mm512_set1_epi64(static_cast<long long>(2 * q));                       \
-    for (std::size_t i = 0; i < h; ++i) {                                                        \
+    for (std::size_t i = 0; i < h; ++i) {                                                       \
       const __m512i vw = _mm512_set1_epi64(static_cast<long long>(w[i]));                       \
       const __m512i vwq = _mm512_set1_epi64(static_cast<long long>(wq[i]));                     \
-      std::uint64_t* x = a + 2 * i * t;                                                          \
-      std::uint64_t* y = x + t;                                                                  \
-      for (std::size_t j = 0; j < t; j += 8) {                                                   \
-        const __m512i vx = _mm512_loadu_si512(x + j);                                            \
-        const __m512i vy = _mm512_loadu_si512(y + j);                                            \
-        __m512i s = _mm512_add_epi64(vx, vy);                                                    \
+      std::uint64_t* x = a + 2 * i * t;                                                         \
+      std::uint64_t* y = x + t;                                                                 \
+      for (std::size_t j = 0; j < t; j += 8) {                                                  \
+        const __m512i vx = _mm512_loadu_si512(x + j);                                           \
+        const __m512i vy = _mm512_loadu_si512(y + j);                                           \
+        __m512i s = _mm512_add_epi64(vx, vy);                                                   \
         s = _mm512_mask_sub_epi64(s, _mm512_cmpge_epu64_mask(s, v2q), s, v2q);                  \
         const __m512i d = _mm512_add_epi64(_mm512_sub_epi64(vx, vy), v2q);                      \
-        _mm512_storeu_si512(x + j, s);                                                           \
-        _mm512_storeu_si512(y + j, MUL(d, vw, vwq, vq));                                         \
-      }                                                                                          \
-    }                                                                                            \
-  }                                                                                              \
+        _mm512_storeu_si512(x + j, s);                                                          \
+        _mm512_storeu_si512(y + j, MUL(d, vw, vwq, vq));                                        \
+      }                                                                                         \
+    }                                                                                           \
+  }                                                                                             \
   TARGET void inverse_last_stage_##SUFFIX(std::uint64_t* a, std::size_t t, std::uint64_t n_inv, \
-                                          std::uint64_t n_inv_q, std::uint64_t n_inv_w,          \
-                                          std::uint64_t n_inv_w_q, std::uint64_t q) {            \
+                                          std::uint64_t n_inv_q, std::uint64_t n_inv_w,         \
+                                          std::uint64_t n_inv_w_q, std::uint64_t q) {           \
     const __m512i vq = _mm512_set1_epi64(static_cast<long long>(q));                            \
     const __m512i v2q = _mm512_set1_epi64(static_cast<long long>(2 * q));                       \
     const __m512i a0 = _mm512_set1_epi64(static_cast<long long>(n_inv));                        \
     const __m512i a1 = _mm512_set1_epi64(static_cast<long long>(n_inv_q));                      \
     const __m512i b0 = _mm512_set1_epi64(static_cast<long long>(n_inv_w));                      \
     const __m512i b1 = _mm512_set1_epi64(static_cast<long long>(n_inv_w_q));                    \
-    std::uint64_t* x = a;                                                                        \
-    std::uint64_t* y = a + t;                                                                    \
-    for (std::size_t j = 0; j < t; j += 8) {                                                     \
-      const __m512i vx = _mm512_loadu_si512(x + j);                                              \
-      const __m512i vy = _mm512_loadu_si512(y + j);                                              \
-      const __m512i s = _mm512_add_epi64(vx, vy);                                                \
+    std::uint64_t* x = a;                                                                       \
+    std::uint64_t* y = a + t;                                                                   \
+    for (std::size_t j = 0; j < t; j += 8) {                                                    \
+      const __m512i vx = _mm512_loadu_si512(x + j);                                             \
+      const __m512i vy = _mm512_loadu_si512(y + j);                                             \
+      const __m512i s = _mm512_add_epi64(vx, vy);                                               \
       const __m512i d = _mm512_add_epi64(_mm512_sub_epi64(vx, vy), v2q);                        \
-      _mm512_storeu_si512(x + j, MUL(s, a0, a1, vq));                                            \
-      _mm512_storeu_si512(y + j, MUL(d, b0, b1, vq));                                            \
-    }                                                                                            \
+      _mm512_storeu_si512(x + j, MUL(s, a0, a1, vq));                                           \
+      _mm512_storeu_si512(y + j, MUL(d, b0, b1, vq));                                           \
+    }                                                                                           \
   }
 
 // Stages with t in {1, 2, 4}: 16 coefficients (16 / 2t butterfly groups) per step, split into
 // the x and y halves of the butterflies with two-source permutes and merged back afterwards.
-#define HETAL_NTT_SMALL_STAGES(SUFFIX, TARGET, MUL)                                               \
-  TARGET void forward_small_stage_##SUFFIX(std::uint64_t* a, std::size_t n, std::size_t t,      \
-                                           const std::uint64_t* w, const std::uint64_t* wq,     \
-                                           std::uint64_t q) {                                    \
-    const SmallStageIndex& ix = small_stage_index(t);                                            \
-    const __m512i xi = _mm512_loadu_si512(ix.x), yi = _mm512_loadu_si512(ix.y);                 \
-    const __m512i lo_i = _mm512_loadu_si512(ix.lo), hi_i = _mm512_loadu_si512(ix.hi);           \
-    const __m512i wi = _mm512_loadu_si512(ix.w);                                                 \
-    const __m512i vq = _mm512_set1_epi64(static_cast<long long>(q));                            \
-    const __m512i v2q = _mm512_set1_epi64(static_cast<long long>(2 * q));                       \
-    for (std::size_t p = 0, g = 0; p < n; p += 16, g += 8 / t) {                                 \
-      const __m512i lo = _mm512_loadu_si512(a + p), hi = _mm512_loadu_si512(a + p + 8);         \
-      __m512i vx = _mm512_permutex2var_epi64(lo, xi, hi);                                        \
-      const __m512i vy = _mm512_permutex2var_epi64(lo, yi, hi);                                  \
-      const __m512i vw = _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(w + g));               \
-      const __m512i vwq = _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(wq + g));             \
-      vx = _mm512_mask_sub_epi64(vx, _mm512_cmpge_epu64_mask(vx, v2q), vx, v2q);                \
-      const __m512i tt = MUL(vy, vw, vwq, vq);                                                   \
-      const __m512i ox = _mm512_add_epi64(vx, tt);                                               \
-      const __m512i oy = _mm512_add_epi64(_mm512_sub_epi64(vx, tt), v2q);                        \
-      _mm512_storeu_si512(a + p, _mm512_permutex2var_epi64(ox, lo_i, oy));                       \
-      _mm512_storeu_si512(a + p + 8, _mm512_permutex2var_epi64(ox, hi_i, oy));                   \
-    }                                                                                            \
-  }                                                                                              \
-  TARGET void inverse_small_stage_##SUFFIX(std::uint64_t* a, std::size_t n, std::size_t t,      \
-                                           const std::uint64_t* w, const std::uint64_t* wq,     \
-                                           std::uint64_t q) {                                    \
-    const SmallStageIndex& ix = small_stage_index(t);                                            \
-    const __m512i xi = _mm512_loadu_si512(ix.x), yi = _mm512_loadu_si512(ix.y);                 \
-    const __m512i lo_i = _mm512_loadu_si512(ix.lo), hi_i = _mm512_loadu_si512(ix.hi);           \
-    const __m512i wi = _mm512_loadu_si512(ix.w);                                                 \
-    const __m512i vq = _mm512_set1_epi64(static_cast<long long>(q));                            \
-    const __m512i v2q = _mm512_set1_epi64(static_cast<long long>(2 * q));                       \
-    for (std::size_t p = 0, g = 0; p < n; p += 16, g += 8 / t) {                                 \
-      const __m512i lo = _mm512_loadu_si512(a + p), hi = _mm512_loadu_si512(a + p + 8);         \
-      const __m512i vx = _mm512_permutex2var_epi64(lo, xi, hi);                                  \
-      const __m512i vy = _mm512_permutex2var_epi64(lo, yi, hi);                                  \
-      const __m512i vw = _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(w + g));               \
-      const __m512i vwq = _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(wq + g));             \
-      __m512i s = _mm512_add_epi64(vx, vy);                                                      \
-      s = _mm512_mask_sub_epi64(s, _mm512_cmpge_epu64_mask(s, v2q), s, v2q);                    \
-      const __m512i d = _mm512_add_epi64(_mm512_sub_epi64(vx, vy), v2q);                        \
-      const __m512i oy = MUL(d, vw, vwq, vq);                                                    \
-      _mm512_storeu_si512(a + p, _mm512_permutex2var_epi64(s, lo_i, oy));                        \
-      _mm512_storeu_si512(a + p + 8, _mm512_permutex2var_epi64(s, hi_i, oy));                    \
-    }                                                                                            \
+#define HETAL_NTT_SMALL_STAGES(SUFFIX, TARGET, MUL)                                         \
+  TARGET void forward_small_stage_##SUFFIX(std::uint64_t* a, std::size_t n, std::size_t t,  \
+                                           const std::uint64_t* w, const std::uint64_t* wq, \
+                                           std::uint64_t q) {                               \
+    const SmallStageIndex& ix = small_stage_index(t);                                       \
+    const __m512i xi = _mm512_loadu_si512(ix.x), yi = _mm512_loadu_si512(ix.y);             \
+    const __m512i lo_i = _mm512_loadu_si512(ix.lo), hi_i = _mm512_loadu_si512(ix.hi);       \
+    const __m512i wi = _mm512_loadu_si512(ix.w);                                            \
+    const __m512i vq = _mm512_set1_epi64(static_cast<long long>(q));                        \
+    const __m512i v2q = _mm512_set1_epi64(static_cast<long long>(2 * q));                   \
+    for (std::size_t p = 0, g = 0; p < n; p += 16, g += 8 / t) {                            \
+      const __m512i lo = _mm512_loadu_si512(a + p), hi = _mm512_loadu_si512(a + p + 8);     \
+      __m512i vx = _mm512_permutex2var_epi64(lo, xi, hi);                                   \
+      const __m512i vy = _mm512_permutex2var_epi64(lo, yi, hi);                             \
+      const __m512i vw = _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(w + g));           \
+      const __m512i vwq = _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(wq + g));         \
+      vx = _mm512_mask_sub_epi64(vx, _mm512_cmpge_epu64_mask(vx, v2q), vx, v2q);            \
+      const __m512i tt = MUL(vy, vw, vwq, vq);                                              \
+      const __m512i ox = _mm512_add_epi64(vx, tt);                                          \
+      const __m512i oy = _mm512_add_epi64(_mm512_sub_epi64(vx, tt), v2q);                   \
+      _mm512_storeu_si512(a + p, _mm512_permutex2var_epi64(ox, lo_i, oy));                  \
+      _mm512_storeu_si512(a + p + 8, _mm512_permutex2var_epi64(ox, hi_i, oy));              \
+    }                                                                                       \
+  }                                                                                         \
+  TARGET void inverse_small_stage_##SUFFIX(std::uint64_t* a, std::size_t n, std::size_t t,  \
+                                           const std::uint64_t* w, const std::uint64_t* wq, \
+                                           std::uint64_t q) {                               \
+    const SmallStageIndex& ix = small_stage_index(t);                                       \
+    const __m512i xi = _mm512_loadu_si512(ix.x), yi = _mm512_loadu_si512(ix.y);             \
+    const __m512i lo_i = _mm512_loadu_si512(ix.lo), hi_i = _mm512_loadu_si512(ix.hi);       \
+    const __m512i wi = _mm512_loadu_si512(ix.w);                                            \
+    const __m512i vq = _mm512_set1_epi64(static_cast<long long>(q));                        \
+    const __m512i v2q = _mm512_set1_epi64(static_cast<long long>(2 * q));                   \
+    for (std::size_t p = 0, g = 0; p < n; p += 16, g += 8 / t) {                            \
+      const __m512i lo = _mm512_loadu_si512(a + p), hi = _mm512_loadu_si512(a + p + 8);     \
+      const __m512i vx = _mm512_permutex2var_epi64(lo, xi, hi);                             \
+      const __m512i vy = _mm512_permutex2var_epi64(lo, yi, hi);                             \
+      const __m512i vw = _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(w + g));           \
+      const __m512i vwq = _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(wq + g));         \
+      __m512i s = _mm512_add_epi64(vx, vy);                                                 \
+      s = _mm512_mask_sub_epi64(s, _mm512_cmpge_epu64_mask(s, v2q), s, v2q);                \
+      const __m512i d = _mm512_add_epi64(_mm512_sub_epi64(vx, vy), v2q);                    \
+      const __m512i oy = MUL(d, vw, vwq, vq);                                               \
+      _mm512_storeu_si512(a + p, _mm512_permutex2var_epi64(s, lo_i, oy));                   \
+      _mm512_storeu_si512(a + p + 8, _mm512_permutex2var_epi64(s, hi_i, oy));               \
+    }                                                                                       \
   }
 
 HETAL_NTT_STAGES(ifma, HETAL_TARGET_IFMA, mul_shoup_ifma)

@@ -1,11 +1,10 @@
 #include "hetal/rlwe/keygen.h"
 
 #include <algorithm>
-
-#include "hetal/ring/automorphism.h"
-
 #include <stdexcept>
 #include <string>
+
+#include "hetal/ring/automorphism.h"
 
 namespace hetal::rlwe {
 
@@ -14,8 +13,8 @@ using core::u64;
 namespace {
 void check_nq(const rns::RnsContext& ctx, std::size_t nq) {
   if (nq == 0 || nq > ctx.q_count()) {
-    throw std::invalid_argument("key level out of range: " + std::to_string(nq) + " limbs, chain has " +
-                                std::to_string(ctx.q_count()));
+    throw std::invalid_argument("key level out of range: " + std::to_string(nq) +
+                                " limbs, chain has " + std::to_string(ctx.q_count()));
   }
 }
 }  // namespace

@@ -74,14 +74,30 @@ void inner_product(const rns::RnsContext& ctx, const Decomposition& dec, const S
       }
       const bool first = d0 == 0;
       switch (dn) {
-        case 1: mac_digits<1>(x, b, a, perm, n, first, m, o0, o1); break;
-        case 2: mac_digits<2>(x, b, a, perm, n, first, m, o0, o1); break;
-        case 3: mac_digits<3>(x, b, a, perm, n, first, m, o0, o1); break;
-        case 4: mac_digits<4>(x, b, a, perm, n, first, m, o0, o1); break;
-        case 5: mac_digits<5>(x, b, a, perm, n, first, m, o0, o1); break;
-        case 6: mac_digits<6>(x, b, a, perm, n, first, m, o0, o1); break;
-        case 7: mac_digits<7>(x, b, a, perm, n, first, m, o0, o1); break;
-        default: mac_digits<8>(x, b, a, perm, n, first, m, o0, o1); break;
+        case 1:
+          mac_digits<1>(x, b, a, perm, n, first, m, o0, o1);
+          break;
+        case 2:
+          mac_digits<2>(x, b, a, perm, n, first, m, o0, o1);
+          break;
+        case 3:
+          mac_digits<3>(x, b, a, perm, n, first, m, o0, o1);
+          break;
+        case 4:
+          mac_digits<4>(x, b, a, perm, n, first, m, o0, o1);
+          break;
+        case 5:
+          mac_digits<5>(x, b, a, perm, n, first, m, o0, o1);
+          break;
+        case 6:
+          mac_digits<6>(x, b, a, perm, n, first, m, o0, o1);
+          break;
+        case 7:
+          mac_digits<7>(x, b, a, perm, n, first, m, o0, o1);
+          break;
+        default:
+          mac_digits<8>(x, b, a, perm, n, first, m, o0, o1);
+          break;
       }
     }
   }

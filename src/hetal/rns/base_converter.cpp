@@ -33,7 +33,8 @@ BaseConverter::BaseConverter(std::vector<core::Modulus> from, std::vector<core::
   for (std::size_t t = 0; t < to_.size(); ++t) {
     u64 qm = 1;
     for (std::size_t i = 0; i < a; ++i) qm = to_[t].mul(qm, to_[t].reduce(from_[i].value));
-    for (std::size_t c = 0; c <= a; ++c) q_neg_mod_[t * (a + 1) + c] = to_[t].neg(to_[t].mul(qm, c));
+    for (std::size_t c = 0; c <= a; ++c)
+      q_neg_mod_[t * (a + 1) + c] = to_[t].neg(to_[t].mul(qm, c));
   }
 }
 

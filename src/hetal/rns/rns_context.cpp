@@ -23,7 +23,10 @@ inline bool par(std::size_t limbs, std::size_t n) { return limbs > 1 && limbs * 
 }  // namespace
 
 RnsContext::RnsContext(int log_n, std::vector<u64> q, std::vector<u64> p, std::size_t alpha)
-    : log_n_(log_n), n_(std::size_t{1} << log_n), q_(std::move(q)), p_(std::move(p)),
+    : log_n_(log_n),
+      n_(std::size_t{1} << log_n),
+      q_(std::move(q)),
+      p_(std::move(p)),
       alpha_(alpha) {
   if (q_.empty()) throw std::invalid_argument("the ciphertext modulus chain is empty");
   if (alpha_ == 0 || alpha_ > 15) throw std::invalid_argument("digit size must be in 1..15 primes");
