@@ -1,0 +1,114 @@
+#include "hetal/circuits/lintrans/linear_transform.h"
+
+#include <cmath>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+namespace hetal::circuits {
+
+LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& enc,
+                                 const std::map<long long, std::vector<Complex>>& diagonals,
+                                 std::size_t slots, std::size_t level, std::size_t n1)
+    : slots_(slots), level_(level) {
+  if (slots == 0 || (slots & (slots - 1)) || slots > ctx.max_slots()) {
+    throw std::invalid_argument("linear transform: slots must be a power of two <= N/2");
+  }
+  if (level == 0 || level > ctx.max_level()) {
+    throw std::invalid_argument("linear transform: needs an input level >= 1 (one is consumed)");
+  }
+  if (diagonals.empty()) throw std::invalid_argument("linear transform: no diagonals");
+  const long long n = static_cast<long long>(slots);
+  std::set<long long> ks;
+  for (const auto& [k, d] : diagonals) {
+    if (k < 0 || k >= n) throw std::invalid_argument("diagonal index " + std::to_string(k) + " out of range");
+    if (d.size() != slots) throw std::invalid_argument("diagonal " + std::to_string(k) + " has the wrong length");
+    ks.insert(k);
+  }
+  if (n1 == 0) {
+    // Balance baby and giant rotations: n1 ~ sqrt(span of the diagonal indices).
+    const long long span = *ks.rbegin() - *ks.begin() + 1;
+    n1 = std::size_t{1} << static_cast<int>(std::ceil(std::log2(std::sqrt(static_cast<double>(span)))));
+  }
+  n1_ = std::min<std::size_t>(n1, slots);
+  // Encoded at the scale of the prime the output rescale divides by: the scale is preserved.
+  const double scale = static_cast<double>(ctx.params().q_primes[level]);
+  for (const auto& [k, d] : diagonals) {
+    const long long j = k / static_cast<long long>(n1_), i = k % static_cast<long long>(n1_);
+    const long long shift = j * static_cast<long long>(n1_);
+    std::vector<Complex> rotated(slots);
+    for (long long t = 0; t < n; ++t) rotated[t] = d[((t - shift) % n + n) % n];
+    plain_[shift][i] = enc.encode(rotated, level, scale);
+  }
+}
+
+std::map<long long, std::vector<Complex>> LinearTransform::diagonals_of(const std::vector<Complex>& m,
+                                                                        std::size_t slots) {
+  if (m.size() != slots * slots) throw std::invalid_argument("matrix must be slots x slots");
+  std::map<long long, std::vector<Complex>> out;
+  for (std::size_t k = 0; k < slots; ++k) {
+    std::vector<Complex> d(slots);
+    bool nonzero = false;
+    for (std::size_t i = 0; i < slots; ++i) {
+      d[i] = m[i * slots + (i + k) % slots];
+      nonzero |= d[i] != Complex(0);
+    }
+    if (nonzero) out.emplace(static_cast<long long>(k), std::move(d));
+  }
+  return out;
+}
+
+std::vector<long long> LinearTransform::rotations() const {
+  std::set<long long> r;
+  for (const auto& [shift, babies] : plain_) {
+    if (shift) r.insert(shift);
+    for (const auto& [i, pt] : babies) {
+      if (i) r.insert(i);
+    }
+  }
+  return {r.begin(), r.end()};
+}
+
+ckks::Ciphertext LinearTransform::apply(const ckks::Evaluator& ev, const ckks::Ciphertext& x,
+                                        const rlwe::GaloisKeys& gk) const {
+  if (x.slots != slots_) throw std::invalid_argument("linear transform: slot count mismatch");
+  if (x.level() < level_) {
+    throw std::invalid_argument("linear transform built for level " + std::to_string(level_) +
+                                ", input is at level " + std::to_string(x.level()));
+  }
+  const ckks::Ciphertext in = x.level() == level_ ? x : ev.drop_to_level(x, level_);
+  // Baby steps: all rotations of the input from one decomposition.
+  std::set<long long> baby_idx;
+  for (const auto& [shift, babies] : plain_) {
+    for (const auto& [i, pt] : babies) baby_idx.insert(i);
+  }
+  const rlwe::Decomposition dec = ev.hoist(in);
+  std::map<long long, ckks::Ciphertext> baby;
+  for (long long i : baby_idx) baby.emplace(i, i == 0 ? in : ev.rotate_hoisted(in, dec, i, gk));
+  ckks::Ciphertext acc;
+  bool have = false;
+  for (const auto& [shift, babies] : plain_) {
+    ckks::Ciphertext inner;
+    bool first = true;
+    for (const auto& [i, pt] : babies) {
+      ckks::Ciphertext t = ev.multiply_plain(baby.at(i), pt);
+      if (first) {
+        inner = std::move(t);
+        first = false;
+      } else {
+        ev.add_inplace(inner, t);
+      }
+    }
+    if (shift) ev.rotate_inplace(inner, shift, gk);
+    if (!have) {
+      acc = std::move(inner);
+      have = true;
+    } else {
+      ev.add_inplace(acc, inner);
+    }
+  }
+  ev.rescale_inplace(acc);
+  return acc;
+}
+
+}  // namespace hetal::circuits

@@ -1,0 +1,53 @@
+// Plaintext-matrix x ciphertext products by generalized diagonals with the baby-step
+// giant-step split and hoisted baby rotations (Halevi-Shoup, CRYPTO 2014 and 2018; Bossuat et
+// al., EUROCRYPT 2021, section 3). For an n-slot matrix M with diagonals
+// d_k[i] = M[i][(i + k) mod n],
+//   M x = sum_k d_k . rot(x, k) = sum_j rot( sum_i rot(d_{n1 j + i}, -n1 j) . rot(x, i), n1 j ),
+// so one hoisted decomposition serves the n1 baby rotations, and only n2 = ceil(n / n1) giant
+// rotations remain. The diagonals are encoded once, pre-rotated, at the level where they are
+// consumed and at the scale of that level's prime, so the output keeps the input's scale after
+// its single rescale.
+#pragma once
+
+#include <complex>
+#include <cstddef>
+#include <map>
+#include <vector>
+
+#include "hetal/ckks/ciphertext.h"
+#include "hetal/ckks/context.h"
+#include "hetal/ckks/encoder.h"
+#include "hetal/ckks/evaluator.h"
+
+namespace hetal::circuits {
+
+using Complex = std::complex<double>;
+
+class LinearTransform {
+ public:
+  /// diagonals: index k in [0, slots) -> the slots values of d_k (missing diagonals are zero).
+  /// level: the level of the input ciphertexts. n1: baby steps (0 picks ~sqrt of the span).
+  LinearTransform(const ckks::Context& ctx, const ckks::Encoder& enc,
+                  const std::map<long long, std::vector<Complex>>& diagonals, std::size_t slots,
+                  std::size_t level, std::size_t n1 = 0);
+
+  /// Diagonals of a dense slots x slots matrix given row-major.
+  static std::map<long long, std::vector<Complex>> diagonals_of(const std::vector<Complex>& m,
+                                                                std::size_t slots);
+
+  /// Rotation steps whose Galois keys apply() needs.
+  std::vector<long long> rotations() const;
+  /// M x (one level consumed; the input's scale is kept).
+  ckks::Ciphertext apply(const ckks::Evaluator& ev, const ckks::Ciphertext& x,
+                         const rlwe::GaloisKeys& gk) const;
+
+  std::size_t baby_steps() const { return n1_; }
+  std::size_t level() const { return level_; }
+
+ private:
+  std::size_t slots_, level_, n1_;
+  // giant index j -> (baby index i -> pre-rotated diagonal plaintext)
+  std::map<long long, std::map<long long, ckks::Plaintext>> plain_;
+};
+
+}  // namespace hetal::circuits
