@@ -21,6 +21,7 @@ std::vector<core::u64> round_to_residues(const Context& ctx, double x, std::size
 class Encoder {
  public:
   explicit Encoder(const Context& ctx);
+  explicit Encoder(Context&&) = delete;  // keeps a reference
 
   /// Encodes values (padded with zeros to a power of two, at least `min_slots`) at `level` with
   /// `scale`. Throws if a scaled value would not fit the modulus at that level.

@@ -16,6 +16,11 @@ class Encryptor {
             std::optional<core::Seed> seed = std::nullopt);
   Encryptor(const Context& ctx, const rlwe::SecretKey& sk,
             std::optional<core::Seed> seed = std::nullopt);
+  // The encryptor keeps references: temporaries would dangle.
+  Encryptor(const Context&, rlwe::PublicKey&&, std::optional<core::Seed> = std::nullopt) = delete;
+  Encryptor(const Context&, rlwe::SecretKey&&, std::optional<core::Seed> = std::nullopt) = delete;
+  Encryptor(Context&&, const rlwe::PublicKey&, std::optional<core::Seed> = std::nullopt) = delete;
+  Encryptor(Context&&, const rlwe::SecretKey&, std::optional<core::Seed> = std::nullopt) = delete;
 
   Ciphertext encrypt(const Plaintext& pt);
   /// Secret-key mode only: c1 is carried as a 32-byte seed (half the upload).
@@ -37,6 +42,8 @@ Ciphertext expand(const Context& ctx, const SeededCiphertext& sct);
 class Decryptor {
  public:
   Decryptor(const Context& ctx, const rlwe::SecretKey& sk);
+  Decryptor(const Context&, rlwe::SecretKey&&) = delete;  // keeps a reference
+  Decryptor(Context&&, const rlwe::SecretKey&) = delete;
   Plaintext decrypt(const Ciphertext& ct) const;
 
  private:

@@ -22,6 +22,7 @@ using Complex = std::complex<double>;
 class Evaluator {
  public:
   explicit Evaluator(const Context& ctx);
+  explicit Evaluator(Context&&) = delete;  // keeps a reference
 
   // --- addition family ---
   void add_inplace(Ciphertext& a, const Ciphertext& b) const;

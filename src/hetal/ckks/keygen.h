@@ -20,6 +20,7 @@ class KeyGenerator {
  public:
   /// Randomness from the OS unless a seed is given (tests, reproducible examples).
   explicit KeyGenerator(const Context& ctx, std::optional<core::Seed> seed = std::nullopt);
+  explicit KeyGenerator(Context&&, std::optional<core::Seed> = std::nullopt) = delete;
 
   SecretKey secret_key();
   PublicKey public_key(const SecretKey& sk);

@@ -32,6 +32,8 @@ class PolynomialEvaluator {
  public:
   PolynomialEvaluator(const ckks::Context& ctx, const ckks::Evaluator& ev,
                       const rlwe::RelinKey& rlk);
+  // Keeps references: temporaries would dangle.
+  PolynomialEvaluator(const ckks::Context&, const ckks::Evaluator&, rlwe::RelinKey&&) = delete;
 
   /// p(x) slot-wise. The output scale is target_scale (0: the input's scale) and the output
   /// level is input level - depth(p). Throws if the input has too few levels.
