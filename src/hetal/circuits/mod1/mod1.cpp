@@ -1,0 +1,42 @@
+#include "hetal/circuits/mod1/mod1.h"
+
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
+#include <string>
+
+namespace hetal::circuits {
+
+Mod1Evaluator::Mod1Evaluator(const ckks::Context& ctx, const ckks::Evaluator& ev,
+                             const rlwe::RelinKey& rlk, Mod1Parameters params)
+    : ctx_(ctx), ev_(ev), rlk_(rlk), p_(params),
+      cos_(Polynomial::interpolate(
+          [k = static_cast<double>(params.k), r = static_cast<double>(1u << params.double_angle)](
+              double t) { return std::cos(2 * std::numbers::pi * ((k + 1) * t - 0.25) / r); },
+          -1, 1, params.degree)),
+      pe_(ctx, ev, rlk) {
+  if (params.k == 0 || params.degree == 0) throw std::invalid_argument("mod1: K and degree must be positive");
+}
+
+std::size_t Mod1Evaluator::depth() const {
+  return PolynomialEvaluator::depth(cos_) + p_.double_angle;
+}
+
+ckks::Ciphertext Mod1Evaluator::evaluate(const ckks::Ciphertext& t) const {
+  if (t.level() < depth()) {
+    throw std::invalid_argument("mod1 needs " + std::to_string(depth()) + " levels, input has " +
+                                std::to_string(t.level()));
+  }
+  ckks::Ciphertext c = pe_.evaluate(t, cos_);
+  for (std::size_t i = 0; i < p_.double_angle; ++i) {
+    // cos(2u) = 2 cos(u)^2 - 1
+    ev_.square_inplace(c);
+    ev_.relinearize_inplace(c, rlk_);
+    ev_.multiply_integer_inplace(c, 2);
+    ev_.add_const_inplace(c, -1.0);
+    ev_.rescale_inplace(c);
+  }
+  return c;
+}
+
+}  // namespace hetal::circuits

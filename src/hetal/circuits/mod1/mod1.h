@@ -1,0 +1,43 @@
+// EvalMod ("mod 1") for bootstrapping (Cheon et al. EUROCRYPT 2018; Han-Ki CT-RSA 2020):
+// for slot values x = I + e with I an integer, |I| <= K, and small e, computes
+//   sin(2 pi x) ~ 2 pi e
+// as cos(2 pi (x - 1/4) / 2^r) by a Chebyshev interpolant on [-K-1, K+1] (scaled to [-1, 1]),
+// followed by r double-angle steps cos(2t) = 2 cos(t)^2 - 1. The error of the approximation
+// sin(2 pi e)/(2 pi) - e ~ -(2 pi)^2 e^3 / 6 is what bounds the message-to-q0 ratio.
+#pragma once
+
+#include <cstddef>
+
+#include "hetal/circuits/polynomial/polynomial_evaluator.h"
+
+namespace hetal::circuits {
+
+struct Mod1Parameters {
+  std::size_t k = 16;             ///< bound on |I| (sparse-secret encapsulation gives K = 16)
+  std::size_t double_angle = 3;   ///< r
+  std::size_t degree = 30;        ///< Chebyshev degree of the cosine interpolant
+};
+
+class Mod1Evaluator {
+ public:
+  Mod1Evaluator(const ckks::Context& ctx, const ckks::Evaluator& ev, const rlwe::RelinKey& rlk,
+                Mod1Parameters params);
+
+  /// Input slots hold t = x / (K + 1) in [-1, 1] (the caller folds 1/(K+1) into the linear
+  /// transform before); output slots hold sin(2 pi x) ~ 2 pi e (the caller folds 1/(2 pi) into
+  /// the linear transform after). Consumes depth() levels; run it at a scale close to the
+  /// primes it consumes so the double angles keep the scale.
+  ckks::Ciphertext evaluate(const ckks::Ciphertext& t) const;
+  std::size_t depth() const;
+  const Polynomial& cosine() const { return cos_; }
+
+ private:
+  const ckks::Context& ctx_;
+  const ckks::Evaluator& ev_;
+  const rlwe::RelinKey& rlk_;
+  Mod1Parameters p_;
+  Polynomial cos_;
+  PolynomialEvaluator pe_;
+};
+
+}  // namespace hetal::circuits

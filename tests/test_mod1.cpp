@@ -1,0 +1,62 @@
+// EvalMod (circuits/mod1) against sin(2 pi x) for x = integer + small.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "hetal/circuits/mod1/mod1.h"
+#include "hetal/ckks/encoder.h"
+#include "hetal/ckks/encryptor.h"
+#include "hetal/ckks/keygen.h"
+
+using namespace hetal;
+using namespace hetal::ckks;
+
+TEST(Mod1, RemovesTheIntegerPart) {
+  // A chain of 60-bit primes run at scale ~2^60, like the EvalMod part of the production chain
+  // (N = 2^12: insecure, tests only).
+  Parameters prm;
+  prm.name = "mod1-test";
+  prm.log_n = 12;
+  prm.q_bits = std::vector<int>(10, 60);
+  prm.p_bits = {61, 61};
+  prm.dnum = 5;
+  prm.materialize();
+  Context ctx(prm, SecurityPolicy::allow_insecure);
+  Encoder enc(ctx);
+  KeyGenerator kg(ctx, core::Seed{51});
+  const SecretKey sk = kg.secret_key();
+  const PublicKey pk = kg.public_key(sk);
+  const RelinKey rlk = kg.relin_key(sk);
+  Encryptor encryptor(ctx, pk);
+  Decryptor dec(ctx, sk);
+  Evaluator ev(ctx);
+  circuits::Mod1Parameters mp;  // K = 16, r = 3, degree 30: 8 levels
+  circuits::Mod1Evaluator mod1(ctx, ev, rlk, mp);
+  EXPECT_EQ(mod1.depth(), 8u);
+
+  core::Prng p(core::Seed{52});
+  const std::size_t n = 1024;
+  std::vector<double> x(n), t(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double integer = static_cast<double>(p.uniform(2 * mp.k + 1)) - static_cast<double>(mp.k);
+    const double e = ((p.next_u64() >> 11) * 0x1p-52 - 1.0) * 0x1p-8;
+    x[i] = integer + e;
+    t[i] = x[i] / static_cast<double>(mp.k + 1);
+  }
+  const std::size_t top = ctx.max_level();
+  const double scale = static_cast<double>(ctx.params().q_primes[top]);
+  const Ciphertext ct = encryptor.encrypt(enc.encode(t, top, scale));
+  const Ciphertext out = mod1.evaluate(ct);
+  EXPECT_EQ(out.level(), top - 8);
+  const auto got = enc.decode_real(dec.decrypt(out));
+  double err_sin = 0, err_e = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    err_sin = std::max(err_sin, std::abs(got[i] - std::sin(2 * std::numbers::pi * x[i])));
+    const double e = x[i] - std::round(x[i]);
+    err_e = std::max(err_e, std::abs(got[i] / (2 * std::numbers::pi) - e));
+  }
+  EXPECT_LT(err_sin, 1e-6);
+  // |e| < 2^-8: the sine's cubic term bounds the recovery error at (2 pi)^2 e^3 / 6 ~ 4e-7.
+  EXPECT_LT(err_e, 1e-6);
+}
