@@ -92,21 +92,28 @@ std::vector<Diagonals> factor_special_fft(const ckks::Context& ctx, std::size_t 
     }
     groups.push_back(std::move(acc));
   }
-  for (auto& [k, d] : groups.front()) {
-    for (auto& v : d) v *= factor;
+  // Spread the factor evenly over the groups: the encoding error of a diagonal is absolute
+  // (~sqrt(N) / scale), so entries of size 1/(n (K+1)) in a single group would lose ~15 bits.
+  const Complex per_group = std::pow(factor, 1.0 / static_cast<double>(levels));
+  for (auto& g : groups) {
+    for (auto& [k, d] : g) {
+      for (auto& v : d) v *= per_group;
+    }
   }
   return groups;
 }
 
 HomomorphicDft::HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc, std::size_t slots,
-                               DftKind kind, std::size_t levels, std::size_t level, Complex factor) {
+                               DftKind kind, std::size_t levels, std::size_t level, Complex factor,
+                               double scale_ratio) {
   if (level < levels) {
     throw std::invalid_argument("homomorphic DFT: " + std::to_string(levels) +
                                 " levels needed, input level is " + std::to_string(level));
   }
   const auto groups = factor_special_fft(ctx, slots, kind, levels, factor);
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    stages_.push_back(std::make_unique<LinearTransform>(ctx, enc, groups[g], slots, level - g));
+    const double ratio = g + 1 == groups.size() ? scale_ratio : 1.0;
+    stages_.push_back(std::make_unique<LinearTransform>(ctx, enc, groups[g], slots, level - g, 0, ratio));
   }
 }
 

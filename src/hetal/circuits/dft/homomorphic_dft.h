@@ -27,7 +27,7 @@ enum class DftKind { coeffs_to_slots, slots_to_coeffs };
 using Diagonals = std::map<long long, std::vector<Complex>>;
 
 /// The factorised special FFT: `levels` sparse matrices in application order (the scalar factor
-/// folded into the first). levels must be in 1..log2(slots).
+/// spread evenly over them). levels must be in 1..log2(slots).
 std::vector<Diagonals> factor_special_fft(const ckks::Context& ctx, std::size_t slots, DftKind kind,
                                           std::size_t levels, Complex factor = 1.0);
 
@@ -36,9 +36,11 @@ Diagonals multiply_diagonals(const Diagonals& a, const Diagonals& b, std::size_t
 
 class HomomorphicDft {
  public:
-  /// Consumes `levels` levels starting from ciphertexts at `level`.
+  /// Consumes `levels` levels starting from ciphertexts at `level`. The last stage multiplies
+  /// the scale by `scale_ratio` (1 keeps it).
   HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc, std::size_t slots, DftKind kind,
-                 std::size_t levels, std::size_t level, Complex factor = 1.0);
+                 std::size_t levels, std::size_t level, Complex factor = 1.0,
+                 double scale_ratio = 1.0);
 
   std::vector<long long> rotations() const;
   ckks::Ciphertext apply(const ckks::Evaluator& ev, const ckks::Ciphertext& x,

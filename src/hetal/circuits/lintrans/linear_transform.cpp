@@ -9,8 +9,12 @@ namespace hetal::circuits {
 
 LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& enc,
                                  const std::map<long long, std::vector<Complex>>& diagonals,
-                                 std::size_t slots, std::size_t level, std::size_t n1)
-    : slots_(slots), level_(level) {
+                                 std::size_t slots, std::size_t level, std::size_t n1,
+                                 double scale_ratio)
+    : slots_(slots), level_(level), scale_ratio_(scale_ratio) {
+  if (!(scale_ratio > 0) || !std::isfinite(scale_ratio)) {
+    throw std::invalid_argument("linear transform: bad scale ratio");
+  }
   if (slots == 0 || (slots & (slots - 1)) || slots > ctx.max_slots()) {
     throw std::invalid_argument("linear transform: slots must be a power of two <= N/2");
   }
@@ -32,7 +36,7 @@ LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& 
   }
   n1_ = std::min<std::size_t>(n1, slots);
   // Encoded at the scale of the prime the output rescale divides by: the scale is preserved.
-  const double scale = static_cast<double>(ctx.params().q_primes[level]);
+  const double scale = static_cast<double>(ctx.params().q_primes[level]) * scale_ratio;
   for (const auto& [k, d] : diagonals) {
     const long long j = k / static_cast<long long>(n1_), i = k % static_cast<long long>(n1_);
     const long long shift = j * static_cast<long long>(n1_);
@@ -108,6 +112,7 @@ ckks::Ciphertext LinearTransform::apply(const ckks::Evaluator& ev, const ckks::C
     }
   }
   ev.rescale_inplace(acc);
+  acc.scale = in.scale * scale_ratio_;  // exact up to the floating-point rounding of the ratio
   return acc;
 }
 

@@ -27,9 +27,11 @@ class LinearTransform {
  public:
   /// diagonals: index k in [0, slots) -> the slots values of d_k (missing diagonals are zero).
   /// level: the level of the input ciphertexts. n1: baby steps (0 picks ~sqrt of the span).
+  /// scale_ratio: output scale / input scale (1 keeps the scale; the diagonals are encoded at
+  /// q_level * scale_ratio).
   LinearTransform(const ckks::Context& ctx, const ckks::Encoder& enc,
                   const std::map<long long, std::vector<Complex>>& diagonals, std::size_t slots,
-                  std::size_t level, std::size_t n1 = 0);
+                  std::size_t level, std::size_t n1 = 0, double scale_ratio = 1.0);
 
   /// Diagonals of a dense slots x slots matrix given row-major.
   static std::map<long long, std::vector<Complex>> diagonals_of(const std::vector<Complex>& m,
@@ -46,6 +48,7 @@ class LinearTransform {
 
  private:
   std::size_t slots_, level_, n1_;
+  double scale_ratio_ = 1.0;
   // giant index j -> (baby index i -> pre-rotated diagonal plaintext)
   std::map<long long, std::map<long long, ckks::Plaintext>> plain_;
 };
