@@ -51,7 +51,8 @@ TEST(Bootstrapping, RefreshesFullAndSparseSlots) {
     EXPECT_EQ(boot.output_level(), 2u);
     const GaloisKeys gk = kg.galois_keys(sk, boot.rotations(), true);
     std::vector<Complex> z(slots);
-    for (auto& v : z) v = {(p.next_u64() >> 11) * 0x1p-52 - 1.0, (p.next_u64() >> 11) * 0x1p-52 - 1.0};
+    for (auto& v : z)
+      v = {(p.next_u64() >> 11) * 0x1p-52 - 1.0, (p.next_u64() >> 11) * 0x1p-52 - 1.0};
     const Ciphertext ct = encryptor.encrypt(enc.encode(z, 0, ctx.default_scale()));
     const Ciphertext out = boot.bootstrap(ct, gk);
     EXPECT_EQ(out.level(), 2u);
@@ -63,7 +64,8 @@ TEST(Bootstrapping, RefreshesFullAndSparseSlots) {
       worst = std::max(worst, e);
     }
     mean /= static_cast<double>(slots);
-    std::printf("slots %zu: mean %.1f bits, worst %.1f bits\n", slots, -std::log2(mean), -std::log2(worst));
+    std::printf("slots %zu: mean %.1f bits, worst %.1f bits\n", slots, -std::log2(mean),
+                -std::log2(worst));
     // Measured at this N = 2^12 chain: 25.1 / 20.3 bits (mean / worst slot) for 2048 slots and
     // 23.2 / 22.1 for 64 slots. The bounds guard against regressions with ~1 bit of margin; the
     // issue's N = 2^16 targets are not claimed by this test.
@@ -75,7 +77,8 @@ TEST(Bootstrapping, RefreshesFullAndSparseSlots) {
     ev.rescale_inplace(sq);
     const auto got2 = enc.decode(dec.decrypt(sq));
     double worst2 = 0;
-    for (std::size_t i = 0; i < slots; ++i) worst2 = std::max(worst2, std::abs(got2[i] - z[i] * z[i]));
+    for (std::size_t i = 0; i < slots; ++i)
+      worst2 = std::max(worst2, std::abs(got2[i] - z[i] * z[i]));
     EXPECT_LT(worst2, 1e-2) << slots;
   }
 }

@@ -11,22 +11,16 @@
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/evaluator.h"
 #include "hetal/ckks/keygen.h"
+#include "test_util.h"
 
 using namespace hetal;
 using namespace hetal::ckks;
 
 namespace {
-using Vec = std::vector<Complex>;
+using hetal::testing::rotate_plain;
+using hetal::testing::Vec;
 
-Vec random_values(core::Prng& p, std::size_t n, double bound = 1.0) {
-  Vec v(n);
-  for (auto& x : v) {
-    const double r = bound * std::sqrt((p.next_u64() >> 11) * 0x1p-53);
-    const double t = 2 * std::numbers::pi * ((p.next_u64() >> 11) * 0x1p-53);
-    x = std::polar(r, t);
-  }
-  return v;
-}
+Vec random_values(core::Prng& p, std::size_t n) { return hetal::testing::random_unit_disk(p, n); }
 
 /// Precision in bits: -log2 of the mean and of the maximum absolute error over the slots.
 struct Precision {
@@ -51,13 +45,6 @@ Precision precision(const Vec& got, const Vec& want) {
 // The bar: >= 25 bits after multiply + rescale at Delta = 2^40, read as the mean
 // precision over all slots (Lattigo's convention); the worst slot must keep >= 22 bits.
 constexpr double kMean = 25, kWorst = 22;
-
-Vec rotate_plain(const Vec& v, long long k) {
-  const long long n = static_cast<long long>(v.size());
-  Vec r(n);
-  for (long long i = 0; i < n; ++i) r[i] = v[(((i + k) % n) + n) % n];
-  return r;
-}
 
 struct Env {
   Context ctx;

@@ -6,6 +6,7 @@
 #include "hetal/circuits/dft/homomorphic_dft.h"
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/keygen.h"
+#include "test_util.h"
 
 using namespace hetal;
 using namespace hetal::ckks;
@@ -13,27 +14,10 @@ using circuits::DftKind;
 using circuits::HomomorphicDft;
 
 namespace {
+using hetal::testing::bit_reversed;
+using hetal::testing::max_error;
 std::vector<Complex> random_vec(core::Prng& p, std::size_t n) {
-  std::vector<Complex> v(n);
-  for (auto& x : v) x = {(p.next_u64() >> 11) * 0x1p-52 - 1.0, (p.next_u64() >> 11) * 0x1p-52 - 1.0};
-  return v;
-}
-std::vector<Complex> bit_reversed(const std::vector<Complex>& v) {
-  const std::size_t n = v.size();
-  std::vector<Complex> out(n);
-  int bits = 0;
-  while ((std::size_t{1} << bits) < n) ++bits;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::size_t r = 0;
-    for (int b = 0; b < bits; ++b) r |= ((i >> b) & 1) << (bits - 1 - b);
-    out[r] = v[i];
-  }
-  return out;
-}
-double max_error(const std::vector<Complex>& a, const std::vector<Complex>& b) {
-  double e = 0;
-  for (std::size_t i = 0; i < b.size(); ++i) e = std::max(e, std::abs(a[i] - b[i]));
-  return e;
+  return hetal::testing::random_box(p, n);
 }
 }  // namespace
 

@@ -6,18 +6,16 @@
 #include "hetal/circuits/lintrans/linear_transform.h"
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/keygen.h"
+#include "test_util.h"
 
 using namespace hetal;
 using namespace hetal::ckks;
 using circuits::LinearTransform;
 
 namespace {
+using hetal::testing::max_error;
 std::vector<Complex> random_vec(core::Prng& p, std::size_t n) {
-  std::vector<Complex> v(n);
-  for (auto& x : v) {
-    x = {(p.next_u64() >> 11) * 0x1p-52 - 1.0, (p.next_u64() >> 11) * 0x1p-52 - 1.0};
-  }
-  return v;
+  return hetal::testing::random_box(p, n);
 }
 
 struct Fixture {
@@ -31,11 +29,6 @@ struct Fixture {
   Evaluator ev{ctx};
 };
 
-double max_error(const std::vector<Complex>& a, const std::vector<Complex>& b) {
-  double e = 0;
-  for (std::size_t i = 0; i < b.size(); ++i) e = std::max(e, std::abs(a[i] - b[i]));
-  return e;
-}
 }  // namespace
 
 TEST(LinearTransform, DenseMatrixMatchesPlainProduct) {

@@ -122,6 +122,7 @@ TEST(Polynomial, Degree255AndBabyStepGiantStepCost) {
 TEST(Polynomial, RejectsTooShallowInput) {
   Env& e = t14();
   const Polynomial p(decaying(64, 3));  // depth 6
-  const Ciphertext ct = e.encryptor.encrypt(e.enc.encode(std::vector<double>{0.5}, 5, e.ctx.default_scale()));
+  const Ciphertext ct =
+      e.encryptor.encrypt(e.enc.encode(std::vector<double>{0.5}, 5, e.ctx.default_scale()));
   EXPECT_THROW(e.pe.evaluate(ct, p), std::invalid_argument);
 }

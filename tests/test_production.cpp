@@ -11,6 +11,7 @@
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/evaluator.h"
 #include "hetal/ckks/keygen.h"
+#include "test_util.h"
 
 using namespace hetal;
 using namespace hetal::ckks;
@@ -18,12 +19,7 @@ using namespace hetal::ckks;
 namespace {
 std::vector<Complex> unit_disk(std::size_t n, std::uint8_t seed) {
   core::Prng p(core::Seed{seed});
-  std::vector<Complex> v(n);
-  for (auto& x : v) {
-    x = std::polar(std::sqrt((p.next_u64() >> 11) * 0x1p-53),
-                   2 * std::numbers::pi * ((p.next_u64() >> 11) * 0x1p-53));
-  }
-  return v;
+  return hetal::testing::random_unit_disk(p, n);
 }
 double mean_bits(const std::vector<Complex>& got, const std::vector<Complex>& want, double* worst) {
   double m = 0, w = 0;

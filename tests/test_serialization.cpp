@@ -24,36 +24,19 @@
 #include "hetal/ckks/evaluator.h"
 #include "hetal/ckks/keygen.h"
 #include "hetal/ckks/serialization.h"
+#include "test_util.h"
 
 using namespace hetal;
 using namespace hetal::ckks;
 
 namespace {
-using Vec = std::vector<Complex>;
+using hetal::testing::max_error;
+using hetal::testing::rotate_plain;
+using hetal::testing::Vec;
 
-Vec random_values(core::Prng& p, std::size_t n) {
-  Vec v(n);
-  for (auto& x : v) {
-    const double r = std::sqrt((p.next_u64() >> 11) * 0x1p-53);
-    const double t = 2 * std::numbers::pi * ((p.next_u64() >> 11) * 0x1p-53);
-    x = std::polar(r, t);
-  }
-  return v;
-}
+Vec random_values(core::Prng& p, std::size_t n) { return hetal::testing::random_unit_disk(p, n); }
 
-double max_error(const Vec& got, const Vec& want) {
-  double w = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) w = std::max(w, std::abs(got[i] - want[i]));
-  return w;
-}
 constexpr double kTol = 1e-5;  // ~17 bits: far below the >= 22 bits the engine tests demand
-
-Vec rotate_plain(const Vec& v, long long k) {
-  const long long n = static_cast<long long>(v.size());
-  Vec r(n);
-  for (long long i = 0; i < n; ++i) r[i] = v[(((i + k) % n) + n) % n];
-  return r;
-}
 
 struct Env {
   Context ctx;

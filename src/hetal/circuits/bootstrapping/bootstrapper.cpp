@@ -47,7 +47,8 @@ std::vector<long long> Bootstrapper::rotations() const {
 }
 
 ckks::Ciphertext Bootstrapper::mod_raise(const ckks::Ciphertext& ct) const {
-  if (ct.level() != 0 || ct.size() != 2) throw std::invalid_argument("mod_raise: needs a level-0 ciphertext");
+  if (ct.level() != 0 || ct.size() != 2)
+    throw std::invalid_argument("mod_raise: needs a level-0 ciphertext");
   const auto& rns = ctx_.rns();
   const std::size_t n = ctx_.n(), nq = ctx_.max_level() + 1;
   const core::Modulus& m0 = rns.q_ntt(0).modulus();
@@ -71,7 +72,8 @@ ckks::Ciphertext Bootstrapper::mod_raise(const ckks::Ciphertext& ct) const {
   return out;
 }
 
-ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in, const rlwe::GaloisKeys& gk) const {
+ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in,
+                                         const rlwe::GaloisKeys& gk) const {
   if (in.slots != slots_) {
     throw std::invalid_argument("bootstrapper built for " + std::to_string(slots_) +
                                 " slots, ciphertext has " + std::to_string(in.slots));
@@ -82,7 +84,8 @@ ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in, const rlwe:
   const double target = q0 / std::exp2(p_.log_message_ratio);
   const double mult = std::round(target / ct.scale);
   if (mult < 1) {
-    throw std::invalid_argument("bootstrapping: the input scale 2^" + std::to_string(std::log2(ct.scale)) +
+    throw std::invalid_argument("bootstrapping: the input scale 2^" +
+                                std::to_string(std::log2(ct.scale)) +
                                 " is too large for q0 and the message ratio");
   }
   ev_.multiply_integer_inplace(ct, static_cast<std::int64_t>(mult));

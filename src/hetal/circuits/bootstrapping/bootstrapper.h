@@ -27,7 +27,7 @@
 namespace hetal::circuits {
 
 struct BootstrapParameters {
-  std::size_t slots = 0;              ///< 0: N/2
+  std::size_t slots = 0;  ///< 0: N/2
   std::size_t cts_levels = 4;
   std::size_t stc_levels = 3;
   Mod1Parameters mod1{};

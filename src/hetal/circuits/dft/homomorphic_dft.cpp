@@ -56,7 +56,8 @@ Diagonals multiply_diagonals(const Diagonals& a, const Diagonals& b, std::size_t
     for (const auto& [kb, db] : b) {
       auto& o = out[(ka + kb) % nn];
       if (o.empty()) o.assign(n, 0);
-      for (std::size_t p = 0; p < n; ++p) o[p] += da[p] * db[(p + static_cast<std::size_t>(ka)) % n];
+      for (std::size_t p = 0; p < n; ++p)
+        o[p] += da[p] * db[(p + static_cast<std::size_t>(ka)) % n];
     }
   }
   for (auto it = out.begin(); it != out.end();) {
@@ -103,9 +104,9 @@ std::vector<Diagonals> factor_special_fft(const ckks::Context& ctx, std::size_t 
   return groups;
 }
 
-HomomorphicDft::HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc, std::size_t slots,
-                               DftKind kind, std::size_t levels, std::size_t level, Complex factor,
-                               double scale_ratio) {
+HomomorphicDft::HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc,
+                               std::size_t slots, DftKind kind, std::size_t levels,
+                               std::size_t level, Complex factor, double scale_ratio) {
   if (level < levels) {
     throw std::invalid_argument("homomorphic DFT: " + std::to_string(levels) +
                                 " levels needed, input level is " + std::to_string(level));
@@ -113,7 +114,8 @@ HomomorphicDft::HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& en
   const auto groups = factor_special_fft(ctx, slots, kind, levels, factor);
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const double ratio = g + 1 == groups.size() ? scale_ratio : 1.0;
-    stages_.push_back(std::make_unique<LinearTransform>(ctx, enc, groups[g], slots, level - g, 0, ratio));
+    stages_.push_back(
+        std::make_unique<LinearTransform>(ctx, enc, groups[g], slots, level - g, 0, ratio));
   }
 }
 

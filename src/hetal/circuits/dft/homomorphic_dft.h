@@ -8,7 +8,8 @@
 // bootstrapping) do not mind.
 //
 //   coeffs_to_slots: slots z -> bitrev(u) * factor, u = the encoder's coefficient vector
-//                    (u_k = c_k + i c_{k+n} for the n-slot subring polynomial, divided by the scale)
+//                    (u_k = c_k + i c_{k+n} for the n-slot subring polynomial, divided by the
+//                    scale)
 //   slots_to_coeffs: bitrev(u) -> z * factor, the inverse map.
 #pragma once
 
@@ -38,8 +39,8 @@ class HomomorphicDft {
  public:
   /// Consumes `levels` levels starting from ciphertexts at `level`. The last stage multiplies
   /// the scale by `scale_ratio` (1 keeps it).
-  HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc, std::size_t slots, DftKind kind,
-                 std::size_t levels, std::size_t level, Complex factor = 1.0,
+  HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc, std::size_t slots,
+                 DftKind kind, std::size_t levels, std::size_t level, Complex factor = 1.0,
                  double scale_ratio = 1.0);
 
   std::vector<long long> rotations() const;

@@ -25,14 +25,17 @@ LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& 
   const long long n = static_cast<long long>(slots);
   std::set<long long> ks;
   for (const auto& [k, d] : diagonals) {
-    if (k < 0 || k >= n) throw std::invalid_argument("diagonal index " + std::to_string(k) + " out of range");
-    if (d.size() != slots) throw std::invalid_argument("diagonal " + std::to_string(k) + " has the wrong length");
+    if (k < 0 || k >= n)
+      throw std::invalid_argument("diagonal index " + std::to_string(k) + " out of range");
+    if (d.size() != slots)
+      throw std::invalid_argument("diagonal " + std::to_string(k) + " has the wrong length");
     ks.insert(k);
   }
   if (n1 == 0) {
     // Balance baby and giant rotations: n1 ~ sqrt(span of the diagonal indices).
     const long long span = *ks.rbegin() - *ks.begin() + 1;
-    n1 = std::size_t{1} << static_cast<int>(std::ceil(std::log2(std::sqrt(static_cast<double>(span)))));
+    n1 = std::size_t{1} << static_cast<int>(
+             std::ceil(std::log2(std::sqrt(static_cast<double>(span)))));
   }
   n1_ = std::min<std::size_t>(n1, slots);
   // Encoded at the scale of the prime the output rescale divides by: the scale is preserved.
@@ -46,8 +49,8 @@ LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& 
   }
 }
 
-std::map<long long, std::vector<Complex>> LinearTransform::diagonals_of(const std::vector<Complex>& m,
-                                                                        std::size_t slots) {
+std::map<long long, std::vector<Complex>> LinearTransform::diagonals_of(
+    const std::vector<Complex>& m, std::size_t slots) {
   if (m.size() != slots * slots) throw std::invalid_argument("matrix must be slots x slots");
   std::map<long long, std::vector<Complex>> out;
   for (std::size_t k = 0; k < slots; ++k) {

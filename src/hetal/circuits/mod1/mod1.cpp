@@ -9,13 +9,17 @@ namespace hetal::circuits {
 
 Mod1Evaluator::Mod1Evaluator(const ckks::Context& ctx, const ckks::Evaluator& ev,
                              const rlwe::RelinKey& rlk, Mod1Parameters params)
-    : ctx_(ctx), ev_(ev), rlk_(rlk), p_(params),
+    : ctx_(ctx),
+      ev_(ev),
+      rlk_(rlk),
+      p_(params),
       cos_(Polynomial::interpolate(
           [k = static_cast<double>(params.k), r = static_cast<double>(1u << params.double_angle)](
               double t) { return std::cos(2 * std::numbers::pi * ((k + 1) * t - 0.25) / r); },
           -1, 1, params.degree)),
       pe_(ctx, ev, rlk) {
-  if (params.k == 0 || params.degree == 0) throw std::invalid_argument("mod1: K and degree must be positive");
+  if (params.k == 0 || params.degree == 0)
+    throw std::invalid_argument("mod1: K and degree must be positive");
 }
 
 std::size_t Mod1Evaluator::depth() const {

@@ -13,9 +13,9 @@
 namespace hetal::circuits {
 
 struct Mod1Parameters {
-  std::size_t k = 16;             ///< bound on |I| (sparse-secret encapsulation gives K = 16)
-  std::size_t double_angle = 3;   ///< r
-  std::size_t degree = 30;        ///< Chebyshev degree of the cosine interpolant
+  std::size_t k = 16;            ///< bound on |I| (sparse-secret encapsulation gives K = 16)
+  std::size_t double_angle = 3;  ///< r
+  std::size_t degree = 30;       ///< Chebyshev degree of the cosine interpolant
 };
 
 class Mod1Evaluator {

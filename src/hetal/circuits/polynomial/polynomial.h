@@ -16,7 +16,8 @@ class Polynomial {
   Polynomial() = default;
   /// Chebyshev basis: p(x) = sum_i c_i T_i(y), y = (2x - a - b) / (b - a); monomial basis:
   /// p(x) = sum_i c_i x^i (a, b unused).
-  Polynomial(std::vector<double> coeffs, Basis basis = Basis::chebyshev, double a = -1, double b = 1);
+  Polynomial(std::vector<double> coeffs, Basis basis = Basis::chebyshev, double a = -1,
+             double b = 1);
 
   /// Interpolation at the degree + 1 Chebyshev nodes of [a, b] (Chebyshev basis).
   static Polynomial interpolate(const std::function<double(double)>& f, double a, double b,

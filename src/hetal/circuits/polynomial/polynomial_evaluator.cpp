@@ -34,7 +34,8 @@ PolynomialEvaluator::PolynomialEvaluator(const ckks::Context& ctx, const ckks::E
     : ctx_(ctx), ev_(ev), rlk_(rlk) {}
 
 std::size_t PolynomialEvaluator::depth(const Polynomial& p) {
-  return std::max<std::size_t>(1, ceil_log2(p.degree() + 1)) + (needs_change_of_variable(p) ? 1 : 0);
+  return std::max<std::size_t>(1, ceil_log2(p.degree() + 1)) +
+         (needs_change_of_variable(p) ? 1 : 0);
 }
 
 ckks::Ciphertext PolynomialEvaluator::power(State& s, std::size_t i) const {
@@ -67,12 +68,13 @@ ckks::Ciphertext PolynomialEvaluator::power(State& s, std::size_t i) const {
     }
   }
   ev_.rescale_inplace(r);
-  if (r.level() != s.level_of(i)) throw std::logic_error("polynomial: power basis level plan broken");
+  if (r.level() != s.level_of(i))
+    throw std::logic_error("polynomial: power basis level plan broken");
   return s.pow.emplace(i, std::move(r)).first->second;
 }
 
-ckks::Ciphertext PolynomialEvaluator::leaf(State& s, const std::vector<double>& c, std::size_t level,
-                                           double scale) const {
+ckks::Ciphertext PolynomialEvaluator::leaf(State& s, const std::vector<double>& c,
+                                           std::size_t level, double scale) const {
   // sum_i c_i T_i at level + 1 with constants scaled so that one rescale lands on `scale`.
   const double q = static_cast<double>(ctx_.params().q_primes[level + 1]);
   const double pre = scale * q;
@@ -110,7 +112,8 @@ ckks::Ciphertext PolynomialEvaluator::eval(State& s, const std::vector<double>& 
     if (c[i] != 0) deepest = i;
   }
   if (d < s.baby_limit && s.level_of(deepest) >= level + 1) {
-    return leaf(s, std::vector<double>(c.begin(), c.begin() + static_cast<long>(d) + 1), level, scale);
+    return leaf(s, std::vector<double>(c.begin(), c.begin() + static_cast<long>(d) + 1), level,
+                scale);
   }
   const std::size_t n = std::bit_floor(d);
   if (n < 1 || s.level_of(n) < level + 1) {
