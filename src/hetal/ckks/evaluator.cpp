@@ -60,31 +60,40 @@ void Evaluator::binary_prepare(Ciphertext& a, const Ciphertext& b, std::size_t& 
 
 // ---------------------------------------------------------------- addition family
 
-void Evaluator::add_inplace(Ciphertext& a, const Ciphertext& b) const {
+void Evaluator::add_sub_inplace(Ciphertext& a, const Ciphertext& b, bool subtract) const {
   std::size_t nq;
   binary_prepare(a, b, nq);
   if (!scales_match(a.scale, b.scale)) {
-    throw std::invalid_argument("add: scales differ (2^" + std::to_string(std::log2(a.scale)) +
-                                " vs 2^" + std::to_string(std::log2(b.scale)) +
-                                "); use match_scale");
+    throw std::invalid_argument(std::string(subtract ? "sub" : "add") + ": scales differ (2^" +
+                                std::to_string(std::log2(a.scale)) + " vs 2^" +
+                                std::to_string(std::log2(b.scale)) + "); use match_scale");
   }
   const std::size_t common = std::min(a.size(), b.size()), n = ctx_.n();
   for (std::size_t j = a.size(); j < b.size(); ++j) {
     a.parts.push_back(b.parts[j]);
     if (a.parts.back().nq() > nq) a.parts.back().drop_to(nq);
+    if (subtract) ctx_.rns().negate_inplace(a.parts.back());
   }
   for_limbs(ctx_.rns(), nq, [&](std::size_t i, const core::Modulus& m) {
     for (std::size_t j = 0; j < common; ++j) {
       u64* x = a.parts[j].limb(i);
       const u64* y = b.parts[j].limb(i);
-      for (std::size_t k = 0; k < n; ++k) x[k] = core::reduce_once(x[k] + y[k], m.value);
+      if (subtract) {
+        for (std::size_t k = 0; k < n; ++k)
+          x[k] = core::reduce_once(x[k] + m.value - y[k], m.value);
+      } else {
+        for (std::size_t k = 0; k < n; ++k) x[k] = core::reduce_once(x[k] + y[k], m.value);
+      }
     }
   });
 }
 
+void Evaluator::add_inplace(Ciphertext& a, const Ciphertext& b) const {
+  add_sub_inplace(a, b, false);
+}
+
 void Evaluator::sub_inplace(Ciphertext& a, const Ciphertext& b) const {
-  Ciphertext nb = negate(b);
-  add_inplace(a, nb);
+  add_sub_inplace(a, b, true);
 }
 
 void Evaluator::negate_inplace(Ciphertext& a) const {

@@ -100,6 +100,7 @@ class Evaluator {
  private:
   void check(const Ciphertext& a) const;
   void binary_prepare(Ciphertext& a, const Ciphertext& b, std::size_t& nq) const;
+  void add_sub_inplace(Ciphertext& a, const Ciphertext& b, bool subtract) const;
   std::uint64_t resolve_galois(const Ciphertext& a, long long k, const rlwe::GaloisKeys& gk,
                                std::vector<std::uint64_t>& chain) const;
   const std::vector<std::uint32_t>& galois_map(std::uint64_t galois) const;
