@@ -333,17 +333,17 @@ void Evaluator::apply_galois_hoisted(const Ciphertext& a, const rlwe::Decomposit
     throw std::invalid_argument("hoisted decomposition is for another level");
   const auto& map = galois_map(galois);
   const auto& rns = ctx_.rns();
-  const std::size_t nq = dec.nq, n = ctx_.n();
   RnsPoly acc0, acc1;
   rlwe::inner_product(rns, dec, it->second, map.data(), acc0, acc1);
-  RnsPoly c0 = RnsPoly::uninitialized(n, nq);
-  for (std::size_t i = 0; i < nq; ++i)
-    ring::apply_ntt_map(a.parts[0].limb(i), map.data(), n, c0.limb(i));
+  // c0 of the result is perm(a.c0) + ModDown(acc0): the permutation happens inside ModDown's
+  // final pass, in parallel, without a separate sweep over the limbs.
   out.parts.resize(2);
+  RnsPoly c0;
   RnsPoly* xs[] = {&acc0, &acc1};
   RnsPoly* os[] = {&c0, &out.parts[1]};
-  const bool add[] = {true, false};
-  rns.mod_down_many(xs, os, add, 2);
+  const bool add[] = {false, false};
+  const RnsPoly* addend[] = {&a.parts[0], nullptr};
+  rns.mod_down_many(xs, os, add, 2, addend, map.data());
   out.parts[0] = std::move(c0);
   out.scale = a.scale;
   out.slots = a.slots;

@@ -250,7 +250,8 @@ void RnsContext::decompose(const RnsPoly& c_ntt, std::vector<RnsPoly>& out) cons
 }
 
 void RnsContext::mod_down_many(RnsPoly* const* x, RnsPoly* const* out, const bool* accumulate,
-                               std::size_t count) const {
+                               std::size_t count, const RnsPoly* const* addend,
+                               const std::uint32_t* perm) const {
   // out_j (+)= (x_j - NTT(BaseConv_{P->Q}(INTT(x_j,P)))) * P^-1 on the nq ciphertext limbs.
   // All polynomials go through each step together so that both threads stay busy.
   const std::size_t K = p_.size();
@@ -258,7 +259,10 @@ void RnsContext::mod_down_many(RnsPoly* const* x, RnsPoly* const* out, const boo
   const std::size_t nq = x[0]->nq();
   for (std::size_t j = 0; j < count; ++j) {
     if (x[j]->np() != K || x[j]->nq() != nq) throw std::logic_error("mod_down expects Q_l P limbs");
-    if (accumulate[j] && (out[j]->nq() != nq || out[j]->np() != 0)) {
+    if (addend && addend[j] && (addend[j]->nq() < nq || addend[j]->n() != n_ || out[j] == addend[j])) {
+      throw std::logic_error("mod_down addend shape mismatch");
+    }
+    if (accumulate[j] && !(addend && addend[j]) && (out[j]->nq() != nq || out[j]->np() != 0)) {
       throw std::logic_error("mod_down accumulator shape mismatch");
     }
   }
@@ -276,7 +280,7 @@ void RnsContext::mod_down_many(RnsPoly* const* x, RnsPoly* const* out, const boo
     std::vector<u64*> outs(nq);
     for (std::size_t i = 0; i < nq; ++i) outs[i] = tmp[j].limb(i);
     moddown_->convert(in.data(), n_, targets.data(), nq, outs.data());
-    if (!accumulate[j]) out[j]->reshape(n_, nq, 0);
+    if (!accumulate[j] || (addend && addend[j])) out[j]->reshape(n_, nq, 0);
   }
 #pragma omp parallel for schedule(static)
   for (std::size_t t = 0; t < count * nq; ++t) {
@@ -287,7 +291,16 @@ void RnsContext::mod_down_many(RnsPoly* const* x, RnsPoly* const* out, const boo
     const ShoupConst pinv = p_inv_[i];
     const u64* a = x[j]->limb(i);
     u64* o = out[j]->limb(i);
-    if (accumulate[j]) {
+    const RnsPoly* add = addend ? addend[j] : nullptr;
+    if (add) {
+      const u64* c = add->limb(i);
+      for (std::size_t k = 0; k < n_; ++k) {
+        // The permuted reads miss the cache: prefetch them ahead.
+        if (perm && k + 48 < n_) __builtin_prefetch(c + perm[k + 48]);
+        const u64 ck = perm ? c[perm[k]] : c[k];
+        o[k] = core::reduce_once(ck + core::mul_shoup(a[k] + 4 * q - tl[k], pinv, q), q);
+      }
+    } else if (accumulate[j]) {
       for (std::size_t k = 0; k < n_; ++k) {
         o[k] = core::reduce_once(o[k] + core::mul_shoup(a[k] + 4 * q - tl[k], pinv, q), q);
       }

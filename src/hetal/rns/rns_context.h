@@ -81,8 +81,11 @@ class RnsContext {
   void mod_down_add(const RnsPoly& x, RnsPoly& acc) const;
   /// ModDown of `count` polynomials at once (out_j = or += x_j / P); consumes the x_j (their P
   /// limbs are overwritten). Processing them together balances the threads.
+  /// If `addend` is given, out_j = perm(addend_j) + x_j / P instead (perm: an NTT-domain
+  /// automorphism map, or null for the identity): a rotation's c0 is permuted in this pass.
   void mod_down_many(RnsPoly* const* x, RnsPoly* const* out, const bool* accumulate,
-                     std::size_t count) const;
+                     std::size_t count, const RnsPoly* const* addend = nullptr,
+                     const std::uint32_t* perm = nullptr) const;
 
  private:
   int log_n_;
