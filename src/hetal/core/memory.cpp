@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <list>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -12,16 +13,24 @@ namespace hetal::core {
 namespace {
 constexpr std::size_t kAlign = 64;
 
+struct Block {
+  std::size_t size;
+  void* ptr;
+};
+
+// Free blocks in the order they were freed (front = oldest), indexed by size. Eviction drops
+// the least recently freed blocks: the sizes in use keep coming back and stay cached.
 struct BlockCache {
   std::mutex mutex;
-  std::multimap<std::size_t, void*> free_blocks;
+  std::list<Block> lru;
+  std::multimap<std::size_t, std::list<Block>::iterator> by_size;
   std::size_t cached = 0;
   std::size_t limit = [] {
     const char* s = std::getenv("HETAL_POOL_MAX_MB");
     return (s ? std::strtoull(s, nullptr, 10) : 2048ull) << 20;
   }();
   ~BlockCache() {
-    for (auto& [size, p] : free_blocks) ::operator delete(p, std::align_val_t(kAlign));
+    for (auto& b : lru) ::operator delete(b.ptr, std::align_val_t(kAlign));
   }
 };
 
@@ -39,10 +48,11 @@ void* pool_allocate(std::size_t bytes) {
   if (bytes >= kPoolMinBytes) {
     BlockCache& c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
-    auto it = c.free_blocks.find(bytes);
-    if (it != c.free_blocks.end()) {
-      void* p = it->second;
-      c.free_blocks.erase(it);
+    auto it = c.by_size.find(bytes);
+    if (it != c.by_size.end()) {
+      void* p = it->second->ptr;
+      c.lru.erase(it->second);
+      c.by_size.erase(it);
       c.cached -= bytes;
       return p;
     }
@@ -57,15 +67,21 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept {
     std::vector<void*> evicted;
     {
       std::lock_guard<std::mutex> lock(c.mutex);
-      // Make room by evicting the largest cached blocks: a full cache of sizes that are no
-      // longer requested must not stop the sizes in use now from being recycled.
-      while (c.cached + bytes > c.limit && !c.free_blocks.empty()) {
-        auto last = std::prev(c.free_blocks.end());
-        c.cached -= last->first;
-        evicted.push_back(last->second);
-        c.free_blocks.erase(last);
+      while (c.cached + bytes > c.limit && !c.lru.empty()) {
+        const Block old = c.lru.front();
+        auto range = c.by_size.equal_range(old.size);
+        for (auto it = range.first; it != range.second; ++it) {
+          if (it->second == c.lru.begin()) {
+            c.by_size.erase(it);
+            break;
+          }
+        }
+        c.lru.pop_front();
+        c.cached -= old.size;
+        evicted.push_back(old.ptr);
       }
-      c.free_blocks.emplace(bytes, p);
+      c.lru.push_back({bytes, p});
+      c.by_size.emplace(bytes, std::prev(c.lru.end()));
       c.cached += bytes;
     }
     for (void* e : evicted) ::operator delete(e, std::align_val_t(kAlign));
@@ -77,8 +93,9 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept {
 void pool_release() noexcept {
   BlockCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  for (auto& [size, p] : c.free_blocks) ::operator delete(p, std::align_val_t(kAlign));
-  c.free_blocks.clear();
+  for (auto& b : c.lru) ::operator delete(b.ptr, std::align_val_t(kAlign));
+  c.lru.clear();
+  c.by_size.clear();
   c.cached = 0;
 }
 

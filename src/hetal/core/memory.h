@@ -4,7 +4,8 @@
 // and a kernel page clear per 4 KiB (measured: ~30% of a key switch). Large blocks are therefore
 // returned to a process-wide cache of free blocks keyed by size (like SEAL's memory pool) and
 // handed out again without touching the kernel. The cache holds only free memory, never data
-// that outlives its owner, and is bounded (HETAL_POOL_MAX_MB, default 2048).
+// that outlives its owner, and is bounded (HETAL_POOL_MAX_MB, default 2048) by evicting the
+// least recently freed blocks.
 #pragma once
 
 #include <cstddef>

@@ -259,7 +259,8 @@ void RnsContext::mod_down_many(RnsPoly* const* x, RnsPoly* const* out, const boo
   const std::size_t nq = x[0]->nq();
   for (std::size_t j = 0; j < count; ++j) {
     if (x[j]->np() != K || x[j]->nq() != nq) throw std::logic_error("mod_down expects Q_l P limbs");
-    if (addend && addend[j] && (addend[j]->nq() < nq || addend[j]->n() != n_ || out[j] == addend[j])) {
+    if (addend && addend[j] &&
+        (addend[j]->nq() < nq || addend[j]->n() != n_ || out[j] == addend[j])) {
       throw std::logic_error("mod_down addend shape mismatch");
     }
     if (accumulate[j] && !(addend && addend[j]) && (out[j]->nq() != nq || out[j]->np() != 0)) {
