@@ -64,171 +64,119 @@ Env& env() {
   return e;
 }
 
-std::size_t level_of(const benchmark::State& st) { return st.range(1) ? env().full : env().user; }
-void set_threads(benchmark::State& st) {
+/// Thread count from argument 0, level from argument 1 (0: user top, 1: full chain).
+std::size_t setup(benchmark::State& st) {
   omp_set_num_threads(static_cast<int>(st.range(0)));
   st.counters["threads"] = static_cast<double>(st.range(0));
-}
-void label_level(benchmark::State& st, std::size_t level) {
+  const std::size_t level = st.range(1) ? env().full : env().user;
   st.counters["Q_primes"] = static_cast<double>(level + 1);
+  return level;
 }
 
-void BM_NttForward(benchmark::State& st) {
-  set_threads(st);
-  const auto& t = env().ctx.rns().q_ntt(1);  // a 40-bit user prime
+/// One untimed warm-up call (fills the buffer cache, builds Galois maps), then the timed loop.
+template <class F>
+void run(benchmark::State& st, F&& op) {
+  op();
+  for (auto _ : st) op();
+}
+
+/// Repeated in-place NTTs of one limb: lazy outputs are valid inputs again.
+template <class F>
+void run_ntt(benchmark::State& st, const ring::NttTables& t, F&& op) {
+  setup(st);
   core::WordVector a(env().ctx.n());
   core::Prng p(core::Seed{4});
   for (auto& x : a) x = p.uniform(t.q());
-  for (auto _ : st) {
-    t.forward_lazy(a.data());
-    for (auto& x : a) x = x >= 2 * t.q() ? x - 2 * t.q() : x;
+  run(st, [&] {
+    op(t, a.data());
     benchmark::DoNotOptimize(a.data());
-  }
+  });
+  st.counters["prime_bits"] = t.modulus().bits;
+}
+
+const ring::NttTables& user_prime() { return env().ctx.rns().q_ntt(1); }     // 40 bits
+const ring::NttTables& special_prime() { return env().ctx.rns().p_ntt(0); }  // 61 bits
+
+void BM_NttForward(benchmark::State& st) {  // including the final reduction to [0, 2q)
+  run_ntt(st, user_prime(), [](const ring::NttTables& t, core::u64* a) {
+    t.forward_lazy(a);
+    for (std::size_t k = 0; k < t.n(); ++k) a[k] = a[k] >= 2 * t.q() ? a[k] - 2 * t.q() : a[k];
+  });
 }
 void BM_NttForwardOnly(benchmark::State& st) {
-  set_threads(st);
-  const auto& t = env().ctx.rns().q_ntt(1);
-  core::WordVector a(env().ctx.n());
-  core::Prng p(core::Seed{4});
-  for (auto& x : a) x = p.uniform(t.q());
-  for (auto _ : st) {
-    t.forward_lazy(a.data());  // lazy output in [0, 4q) is valid input again
-    benchmark::DoNotOptimize(a.data());
-  }
-  st.counters["prime_bits"] = t.modulus().bits;
+  run_ntt(st, user_prime(), [](const ring::NttTables& t, core::u64* a) { t.forward_lazy(a); });
 }
 void BM_NttInverse(benchmark::State& st) {
-  set_threads(st);
-  const auto& t = env().ctx.rns().q_ntt(1);
-  core::WordVector a(env().ctx.n());
-  core::Prng p(core::Seed{4});
-  for (auto& x : a) x = p.uniform(t.q());
-  for (auto _ : st) {
-    t.inverse_lazy(a.data());  // output in [0, 2q) is valid input again
-    benchmark::DoNotOptimize(a.data());
-  }
+  run_ntt(st, user_prime(), [](const ring::NttTables& t, core::u64* a) { t.inverse_lazy(a); });
 }
 void BM_Ntt61Forward(benchmark::State& st) {
-  set_threads(st);
-  const auto& t = env().ctx.rns().p_ntt(0);  // a 61-bit special prime
-  core::WordVector a(env().ctx.n());
-  core::Prng p(core::Seed{4});
-  for (auto& x : a) x = p.uniform(t.q());
-  for (auto _ : st) {
-    t.forward_lazy(a.data());
-    benchmark::DoNotOptimize(a.data());
-  }
-  st.counters["prime_bits"] = t.modulus().bits;
+  run_ntt(st, special_prime(), [](const ring::NttTables& t, core::u64* a) { t.forward_lazy(a); });
 }
 
 void BM_Encode(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
+  const std::size_t level = setup(st);
   Plaintext pt;
-  env().enc.encode(env().values, level, env().ctx.default_scale(), pt);  // warm-up
-  for (auto _ : st) env().enc.encode(env().values, level, env().ctx.default_scale(), pt);
+  run(st, [&] { env().enc.encode(env().values, level, env().ctx.default_scale(), pt); });
 }
 void BM_Decode(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
+  const std::size_t level = setup(st);
   const Plaintext pt = env().enc.encode(env().values, level, env().ctx.default_scale());
-  benchmark::DoNotOptimize(env().enc.decode(pt));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().enc.decode(pt));
+  run(st, [&] { benchmark::DoNotOptimize(env().enc.decode(pt)); });
 }
 void BM_EncryptPublic(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
+  const std::size_t level = setup(st);
   const Plaintext pt = env().enc.encode(env().values, level, env().ctx.default_scale());
-  benchmark::DoNotOptimize(env().encryptor.encrypt(pt));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().encryptor.encrypt(pt));
+  run(st, [&] { benchmark::DoNotOptimize(env().encryptor.encrypt(pt)); });
 }
 void BM_DecryptDecode(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
-  const Ciphertext ct = env().fresh(level);
-  benchmark::DoNotOptimize(
-      env().enc.decode(env().decryptor.decrypt(ct)));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().enc.decode(env().decryptor.decrypt(ct)));
+  const Ciphertext ct = env().fresh(setup(st));
+  run(st, [&] { benchmark::DoNotOptimize(env().enc.decode(env().decryptor.decrypt(ct))); });
 }
 void BM_Add(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
+  const std::size_t level = setup(st);
   Ciphertext a = env().fresh(level);
   const Ciphertext b = env().fresh(level);
-  env().ev.add_inplace(a, b);  // warm-up
-  for (auto _ : st) env().ev.add_inplace(a, b);
+  run(st, [&] { env().ev.add_inplace(a, b); });
 }
 void BM_MultiplyRelin(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
+  const std::size_t level = setup(st);
   const Ciphertext a = env().fresh(level), b = env().fresh(level);
-  benchmark::DoNotOptimize(
-      env().ev.multiply_relin(a, b, env().rlk(level)));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().ev.multiply_relin(a, b, env().rlk(level)));
+  run(st, [&] { benchmark::DoNotOptimize(env().ev.multiply_relin(a, b, env().rlk(level))); });
 }
 void BM_Rescale(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
+  const std::size_t level = setup(st);
   const Ciphertext a =
       env().ev.multiply_relin(env().fresh(level), env().fresh(level), env().rlk(level));
-  benchmark::DoNotOptimize(env().ev.rescale(a));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().ev.rescale(a));
+  run(st, [&] { benchmark::DoNotOptimize(env().ev.rescale(a)); });
 }
 void BM_Rotate(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
+  const std::size_t level = setup(st);
   const Ciphertext a = env().fresh(level);
-  benchmark::DoNotOptimize(
-      env().ev.rotate(a, 1, env().gk(level)));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().ev.rotate(a, 1, env().gk(level)));
+  run(st, [&] { benchmark::DoNotOptimize(env().ev.rotate(a, 1, env().gk(level))); });
 }
 void BM_Conjugate(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
+  const std::size_t level = setup(st);
   const Ciphertext a = env().fresh(level);
-  benchmark::DoNotOptimize(
-      env().ev.conjugate(a, env().gk(level)));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().ev.conjugate(a, env().gk(level)));
+  run(st, [&] { benchmark::DoNotOptimize(env().ev.conjugate(a, env().gk(level))); });
 }
-// Eight rotations of one ciphertext with a single decomposition; reported per rotation and as
-// the cost of each rotation after the first (hoisted).
+// Eight rotations of one ciphertext with a single decomposition (user top level).
 void BM_RotateHoisted8(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = env().user;
-  label_level(st, level);
-  const Ciphertext a = env().fresh(level);
-  benchmark::DoNotOptimize(env().ev.rotate_hoisted(
-      a, env().steps, env().gk_user));  // warm-up (block cache, Galois maps)
-  for (auto _ : st)
-    benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, env().steps, env().gk_user));
+  setup(st);
+  const Ciphertext a = env().fresh(env().user);
+  run(st,
+      [&] { benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, env().steps, env().gk_user)); });
   st.counters["rotations"] = 8;
 }
 void BM_Hoist(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
-  const Ciphertext a = env().fresh(level);
-  benchmark::DoNotOptimize(env().ev.hoist(a));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().ev.hoist(a));
+  const Ciphertext a = env().fresh(setup(st));
+  run(st, [&] { benchmark::DoNotOptimize(env().ev.hoist(a)); });
 }
+// Each rotation after the first of a hoisted batch: the decomposition is reused.
 void BM_HoistedRotationAfterFirst(benchmark::State& st) {
-  set_threads(st);
-  const std::size_t level = level_of(st);
-  label_level(st, level);
+  const std::size_t level = setup(st);
   const Ciphertext a = env().fresh(level);
   const auto dec = env().ev.hoist(a);
-  benchmark::DoNotOptimize(
-      env().ev.rotate_hoisted(a, dec, 1, env().gk(level)));  // warm-up (block cache, Galois maps)
-  for (auto _ : st) benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, dec, 1, env().gk(level)));
+  run(st, [&] { benchmark::DoNotOptimize(env().ev.rotate_hoisted(a, dec, 1, env().gk(level))); });
 }
 void BM_KeySizes(benchmark::State& st) {
   for (auto _ : st) benchmark::DoNotOptimize(env().ctx.n());
