@@ -11,6 +11,7 @@
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/evaluator.h"
 #include "hetal/ckks/keygen.h"
+#include "hetal/ckks/precision.h"
 #include "test_util.h"
 
 using namespace hetal;
@@ -22,20 +23,6 @@ using hetal::testing::Vec;
 
 Vec random_values(core::Prng& p, std::size_t n) { return hetal::testing::random_unit_disk(p, n); }
 
-/// Precision in bits: -log2 of the mean and of the maximum absolute error over the slots.
-struct Precision {
-  double mean = 0, worst = 0;
-};
-Precision precision(const Vec& got, const Vec& want) {
-  double m = 0, w = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    const double e = std::abs(got[i] - want[i]);
-    m += e;
-    w = std::max(w, e);
-  }
-  m /= static_cast<double>(want.size());
-  return {m == 0 ? 100 : -std::log2(m), w == 0 ? 100 : -std::log2(w)};
-}
 ::testing::AssertionResult AtLeast(const Precision& p, double mean_bits, double worst_bits) {
   if (p.mean >= mean_bits && p.worst >= worst_bits) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()

@@ -25,6 +25,7 @@
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/evaluator.h"
 #include "hetal/ckks/keygen.h"
+#include "hetal/ckks/precision.h"
 #include "hetal/ckks/serialization.h"
 
 using namespace hetal;
@@ -98,19 +99,6 @@ std::vector<Complex> random_unit_disk(std::size_t n, std::uint8_t seed) {
   return v;
 }
 
-/// Mean and worst precision in bits of got against want.
-std::pair<double, double> precision(const std::vector<Complex>& got,
-                                    const std::vector<Complex>& want) {
-  double mean = 0, worst = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    const double e = std::abs(got[i] - want[i]);
-    mean += e;
-    worst = std::max(worst, e);
-  }
-  mean /= static_cast<double>(want.size());
-  return {-std::log2(mean), -std::log2(worst)};
-}
-
 int run_tour(const std::string& preset_name, bool insecure) {
   const auto t_ctx = Clock::now();
   Context ctx(Parameters::preset(preset_by_name(preset_name)), policy(insecure));
@@ -142,7 +130,7 @@ int run_tour(const std::string& preset_name, bool insecure) {
   struct Row {
     std::string op;
     double ms;
-    std::pair<double, double> bits;
+    ckks::Precision bits;
   };
   std::vector<Row> rows;
   auto decode = [&](const Ciphertext& c) { return enc.decode(decryptor.decrypt(c)); };
@@ -196,7 +184,7 @@ int run_tour(const std::string& preset_name, bool insecure) {
   std::printf("\n%-36s %10s %12s %12s\n", "operation (user top level)", "time ms", "mean bits",
               "worst bits");
   for (const auto& r : rows) {
-    std::printf("%-36s %10.2f %12.1f %12.1f\n", r.op.c_str(), r.ms, r.bits.first, r.bits.second);
+    std::printf("%-36s %10.2f %12.1f %12.1f\n", r.op.c_str(), r.ms, r.bits.mean, r.bits.worst);
   }
   std::printf(
       "\nTimes are medians of 5 runs. Values are random in the unit disk, %zu slots;\n"

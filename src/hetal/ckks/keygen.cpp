@@ -29,6 +29,18 @@ RelinKey KeyGenerator::relin_key(const SecretKey& sk, std::optional<std::size_t>
   return kg_.relin_key(sk, key_nq(level), prng_);
 }
 
+SecretKey KeyGenerator::sparse_secret_key(std::size_t hamming_weight) {
+  const rlwe::KeyGenerator kg(ctx_.rns(),
+                              {rlwe::SecretDistribution::Kind::sparse_ternary, hamming_weight},
+                              ctx_.params().sigma);
+  return kg.secret_key(prng_);
+}
+
+rlwe::SwitchingKey KeyGenerator::switching_key(const SecretKey& to, const SecretKey& from,
+                                               std::optional<std::size_t> level) {
+  return kg_.switching_key(to, from.ntt, key_nq(level), prng_);
+}
+
 void KeyGenerator::add_galois_key(const SecretKey& sk, std::uint64_t galois, GaloisKeys& keys,
                                   std::optional<std::size_t> level) {
   if (galois == 1 || keys.has(galois)) return;

@@ -31,6 +31,14 @@ class KeyGenerator {
                          bool conjugation = false, std::optional<std::size_t> level = std::nullopt);
   /// Keys for rotations by every +-2^i and conjugation: any rotation is reachable.
   GaloisKeys galois_keys_pow2(const SecretKey& sk, std::optional<std::size_t> level = std::nullopt);
+  /// Fresh secret key with exactly h nonzero ternary coefficients, whatever the chain's
+  /// distribution (the ephemeral key of sparse-secret encapsulation).
+  SecretKey sparse_secret_key(std::size_t hamming_weight);
+  /// Key switching `from` to `to`, usable for ciphertexts at levels <= level.
+  rlwe::SwitchingKey switching_key(const SecretKey& to, const SecretKey& from,
+                                   std::optional<std::size_t> level = std::nullopt);
+  /// A seed drawn from this generator's stream (for keys over other RNS bases).
+  core::Seed fresh_seed() { return prng_.next_seed(); }
   /// Adds the key for one Galois element to `keys`.
   void add_galois_key(const SecretKey& sk, std::uint64_t galois, GaloisKeys& keys,
                       std::optional<std::size_t> level = std::nullopt);

@@ -1,12 +1,32 @@
 #include "hetal/circuits/bootstrapping/bootstrapper.h"
 
 #include <cmath>
+#include <map>
 #include <numbers>
 #include <set>
 #include <stdexcept>
 #include <string>
 
+#include "hetal/ring/automorphism.h"
+#include "hetal/rlwe/keyswitch.h"
+
 namespace hetal::circuits {
+
+namespace {
+std::size_t key_bytes(const rlwe::SwitchingKey& k) {
+  std::size_t words = 0;
+  for (std::size_t d = 0; d < k.digits(); ++d) words += k.b[d].size() + k.a[d].size();
+  return words * sizeof(std::uint64_t);
+}
+}  // namespace
+
+std::size_t BootstrapKeys::bytes() const {
+  std::size_t total = 0;
+  for (const auto& [g, k] : galois.keys) total += key_bytes(k);
+  if (dense_to_sparse) total += key_bytes(*dense_to_sparse);
+  if (sparse_to_dense) total += key_bytes(*sparse_to_dense);
+  return total;
+}
 
 Bootstrapper::Bootstrapper(const ckks::Context& ctx, const ckks::Encoder& enc,
                            const ckks::Evaluator& ev, const rlwe::RelinKey& rlk,
@@ -21,6 +41,13 @@ Bootstrapper::Bootstrapper(const ckks::Context& ctx, const ckks::Encoder& enc,
     throw std::invalid_argument("bootstrapping needs " + std::to_string(depth()) +
                                 " levels above level 0; the chain has " +
                                 std::to_string(ctx.max_level()));
+  }
+  if (encapsulated()) {
+    if (ctx.params().p_primes.empty())
+      throw std::invalid_argument("bootstrapping: encapsulation needs a special prime");
+    ctx0_ = std::make_unique<rns::RnsContext>(ctx.log_n(),
+                                              std::vector<core::u64>{ctx.params().q_primes[0]},
+                                              std::vector<core::u64>{ctx.params().p_primes[0]}, 1);
   }
   const std::size_t top = ctx.max_level();
   const double gap = static_cast<double>(ctx.max_slots() / slots_);  // SubSum multiplies by it
@@ -72,11 +99,47 @@ ckks::Ciphertext Bootstrapper::mod_raise(const ckks::Ciphertext& ct) const {
   return out;
 }
 
-ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in,
-                                         const rlwe::GaloisKeys& gk) const {
+BootstrapKeys Bootstrapper::generate_keys(ckks::KeyGenerator& kg, const rlwe::SecretKey& sk) const {
+  BootstrapKeys keys;
+  const std::size_t top = ctx_.max_level();
+  // Each Galois key covers only the levels it is used at: the SlotsToCoeffs keys are about a
+  // third of the size of the CoeffsToSlots keys.
+  std::map<std::uint64_t, std::size_t> need;
+  const auto want = [&](std::uint64_t g, std::size_t level) {
+    auto [it, fresh] = need.emplace(g, level);
+    if (!fresh) it->second = std::max(it->second, level);
+  };
+  const int log_n = ctx_.log_n();
+  for (const auto* dft : {cts_.get(), stc_.get()}) {
+    for (const auto& [step, level] : dft->rotation_levels())
+      want(ring::galois_element_for_rotation(log_n, step), level);
+  }
+  for (std::size_t s = slots_; s < ctx_.max_slots(); s <<= 1)
+    want(ring::galois_element_for_rotation(log_n, static_cast<long long>(s)), top);
+  want(ring::galois_element_conjugate(log_n), top - p_.cts_levels);
+  for (const auto& [g, level] : need) kg.add_galois_key(sk, g, keys.galois, level);
+  if (encapsulated()) {
+    const rlwe::SecretKey eph = kg.sparse_secret_key(p_.ephemeral_hamming_weight);
+    keys.sparse_to_dense = kg.switching_key(sk, eph, top);
+    const rlwe::KeyGenerator kg0(
+        *ctx0_, {rlwe::SecretDistribution::Kind::sparse_ternary, p_.ephemeral_hamming_weight},
+        ctx_.params().sigma);
+    const rlwe::SecretKey sk0 = kg0.secret_key_from(sk.coeffs);
+    const rlwe::SecretKey eph0 = kg0.secret_key_from(eph.coeffs);
+    core::Prng prng(kg.fresh_seed());
+    keys.dense_to_sparse = kg0.switching_key(eph0, sk0.ntt, 1, prng);
+  }
+  return keys;
+}
+
+ckks::Ciphertext Bootstrapper::raise(const ckks::Ciphertext& in, const BootstrapKeys& keys,
+                                     double& content_scale) const {
   if (in.slots != slots_) {
     throw std::invalid_argument("bootstrapper built for " + std::to_string(slots_) +
                                 " slots, ciphertext has " + std::to_string(in.slots));
+  }
+  if (encapsulated() && (!keys.dense_to_sparse || !keys.sparse_to_dense)) {
+    throw std::invalid_argument("bootstrapping: the encapsulation keys are missing");
   }
   ckks::Ciphertext ct = ev_.drop_to_level(in, 0);
   // Scale the message so that q0 / scale is the message ratio: an integer multiplication (free).
@@ -90,17 +153,42 @@ ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in,
   }
   ev_.multiply_integer_inplace(ct, static_cast<std::int64_t>(mult));
   ct.scale *= mult;
-  const double content_scale = ct.scale;
+  content_scale = ct.scale;
+  const auto& rns = ctx_.rns();
+  if (encapsulated()) {
+    // Level 0, user key -> ephemeral key, with the key switch over q0 * p0.
+    ring::RnsPoly o0, o1;
+    rlwe::key_switch(*ctx0_, ct.parts[1], *keys.dense_to_sparse, o0, o1);
+    rns.add_inplace(ct.parts[0], o0);
+    ct.parts[1] = std::move(o1);
+  }
   ct = mod_raise(ct);
+  if (encapsulated()) {
+    ring::RnsPoly o0, o1;
+    rlwe::key_switch(rns, ct.parts[1], *keys.sparse_to_dense, o0, o1);
+    rns.add_inplace(ct.parts[0], o0);
+    ct.parts[1] = std::move(o1);
+  }
   // Read the raised ciphertext at scale q0: slot values are I + scale m / q0.
   ct.scale = q0;
   if (slots_ < ctx_.max_slots()) {
     ct.slots = ctx_.max_slots();
-    ev_.rotate_sum_inplace(ct, ctx_.max_slots() / slots_, static_cast<long long>(slots_), gk);
+    ev_.rotate_sum_inplace(ct, ctx_.max_slots() / slots_, static_cast<long long>(slots_),
+                           keys.galois);
     ct.slots = slots_;
   }
-  ckks::Ciphertext w = cts_->apply(ev_, ct, gk);
-  const ckks::Ciphertext wc = ev_.conjugate(w, gk);
+  return ct;
+}
+
+ckks::Ciphertext Bootstrapper::coeffs_to_slots(const ckks::Ciphertext& ct,
+                                               const BootstrapKeys& keys) const {
+  return cts_->apply(ev_, ct, keys.galois);
+}
+
+ckks::Ciphertext Bootstrapper::eval_mod(const ckks::Ciphertext& w,
+                                        const BootstrapKeys& keys) const {
+  // Real and imaginary halves by one conjugation: w + conj(w), (w - conj(w)) / i.
+  const ckks::Ciphertext wc = ev_.conjugate(w, keys.galois);
   ckks::Ciphertext re = ev_.add(w, wc);
   ckks::Ciphertext im = ev_.sub(w, wc);
   ev_.multiply_by_i_inplace(im);
@@ -109,11 +197,27 @@ ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in,
   im = mod1_->evaluate(im);
   ev_.multiply_by_i_inplace(im);
   ev_.add_inplace(re, im);
-  ckks::Ciphertext out = stc_->apply(ev_, re, gk);
+  return re;
+}
+
+ckks::Ciphertext Bootstrapper::slots_to_coeffs(const ckks::Ciphertext& ct,
+                                               const BootstrapKeys& keys,
+                                               double content_scale) const {
+  ckks::Ciphertext out = stc_->apply(ev_, ct, keys.galois);
   // The values are the input's, times (scale * ratio / q0) undone by the SlotsToCoeffs factor
-  // up to the integer rounding of `mult`: correct that exactly in the bookkeeping.
+  // up to the integer rounding of the scaling: correct that exactly in the bookkeeping.
+  const double q0 = static_cast<double>(ctx_.params().q_primes[0]);
   out.scale *= content_scale * std::exp2(p_.log_message_ratio) / q0;
   return out;
+}
+
+ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in,
+                                         const BootstrapKeys& keys) const {
+  double content_scale = 0;
+  ckks::Ciphertext ct = raise(in, keys, content_scale);
+  ct = coeffs_to_slots(ct, keys);
+  ct = eval_mod(ct, keys);
+  return slots_to_coeffs(ct, keys, content_scale);
 }
 
 }  // namespace hetal::circuits

@@ -9,20 +9,26 @@
 //   SlotsToCoeffs homomorphic encoding, `stc_levels` levels (39-bit primes)
 // The output holds the input's values at level top - cts - evalmod - stc.
 //
-// Not yet: sparse-secret encapsulation (the ephemeral h = 32 key and its dense-to-sparse and
-// sparse-to-dense switching keys), packing the real and imaginary halves of sparse inputs into
-// one EvalMod, double hoisting in the linear transforms, landing the output on the default
-// scale (it currently carries the EvalMod scale, close to the EvalMod primes), and the N = 2^16
-// benchmark. Secrets must be sparse enough that |I| <= K.
+// Sparse-secret encapsulation (Bossuat et al., CT-RSA 2022 / Lattigo 6.1.1): before ModRaise
+// the level-0 ciphertext is switched from the user's key to an ephemeral h = 32 key, so |I|
+// stays within K whatever the user's key; the dense-to-sparse key lives only over q0 * p0 (121
+// bits at N = 2^16, where an h = 32 secret is still 128-bit secure), and right after ModRaise a
+// sparse-to-dense key over the whole chain returns to the user's key.
+//
+// Not yet: packing the real and imaginary halves of sparse inputs into one EvalMod, double
+// hoisting in the linear transforms, landing the output on the default scale (it currently
+// carries the EvalMod scale, close to the EvalMod primes).
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "hetal/circuits/dft/homomorphic_dft.h"
 #include "hetal/circuits/mod1/mod1.h"
 #include "hetal/ckks/encoder.h"
+#include "hetal/ckks/keygen.h"
 
 namespace hetal::circuits {
 
@@ -34,6 +40,19 @@ struct BootstrapParameters {
   /// log2(q0 / (scale |m|)): a larger ratio shrinks the sine's cubic error (2 pi)^2 e^3 / 6 but
   /// multiplies every EvalMod error by ratio / (2 pi); 2^10 is the best measured trade-off.
   double log_message_ratio = 10;
+  /// Hamming weight of the ephemeral secret (0: no encapsulation; the user's key must then be
+  /// sparse enough that |I| <= K).
+  std::size_t ephemeral_hamming_weight = 32;
+};
+
+/// Evaluation keys of bootstrapping (all public; made by the secret key's owner).
+struct BootstrapKeys {
+  /// Rotations and conjugation, each generated at the highest level it is used at.
+  rlwe::GaloisKeys galois;
+  /// Encapsulation: user key -> ephemeral key over q0 * p0, ephemeral -> user over the chain.
+  std::optional<rlwe::SwitchingKey> dense_to_sparse, sparse_to_dense;
+  /// Resident size in bytes (both halves of every key).
+  std::size_t bytes() const;
 };
 
 class Bootstrapper {
@@ -48,8 +67,24 @@ class Bootstrapper {
   /// Output level: max_level - depth().
   std::size_t output_level() const;
 
+  /// Client side: every key bootstrap() needs, for the secret key sk (samples the ephemeral
+  /// key and wipes it afterwards).
+  BootstrapKeys generate_keys(ckks::KeyGenerator& kg, const rlwe::SecretKey& sk) const;
+  bool encapsulated() const { return p_.ephemeral_hamming_weight != 0; }
+
   /// Refreshes a ciphertext (any level; it is dropped to level 0 first).
-  ckks::Ciphertext bootstrap(const ckks::Ciphertext& ct, const rlwe::GaloisKeys& gk) const;
+  ckks::Ciphertext bootstrap(const ckks::Ciphertext& ct, const BootstrapKeys& keys) const;
+
+  /// The stages of bootstrap(), exposed for benchmarks and tests.
+  /// Level 0 -> top under the user's key (scaling, encapsulation, ModRaise, SubSum); the
+  /// slots then hold (I + scale m / q0) in coefficient order.
+  ckks::Ciphertext raise(const ckks::Ciphertext& ct, const BootstrapKeys& keys,
+                         double& content_scale) const;
+  ckks::Ciphertext coeffs_to_slots(const ckks::Ciphertext& ct, const BootstrapKeys& keys) const;
+  /// EvalMod on the real and imaginary halves, recombined.
+  ckks::Ciphertext eval_mod(const ckks::Ciphertext& ct, const BootstrapKeys& keys) const;
+  ckks::Ciphertext slots_to_coeffs(const ckks::Ciphertext& ct, const BootstrapKeys& keys,
+                                   double content_scale) const;
 
   /// Level 0 -> top: the coefficients are lifted centered from q0 to every prime.
   ckks::Ciphertext mod_raise(const ckks::Ciphertext& ct) const;
@@ -62,6 +97,7 @@ class Bootstrapper {
   std::size_t slots_;
   std::unique_ptr<HomomorphicDft> cts_, stc_;
   std::unique_ptr<Mod1Evaluator> mod1_;
+  std::unique_ptr<rns::RnsContext> ctx0_;  // q0 and p0 only: the dense-to-sparse key's base
 };
 
 }  // namespace hetal::circuits

@@ -119,12 +119,18 @@ HomomorphicDft::HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& en
   }
 }
 
-std::vector<long long> HomomorphicDft::rotations() const {
-  std::set<long long> r;
+std::map<long long, std::size_t> HomomorphicDft::rotation_levels() const {
+  std::map<long long, std::size_t> r;
   for (const auto& s : stages_) {
-    for (long long k : s->rotations()) r.insert(k);
+    for (long long k : s->rotations()) r[k] = std::max(r[k], s->level());
   }
-  return {r.begin(), r.end()};
+  return r;
+}
+
+std::vector<long long> HomomorphicDft::rotations() const {
+  std::vector<long long> r;
+  for (const auto& [k, level] : rotation_levels()) r.push_back(k);
+  return r;
 }
 
 ckks::Ciphertext HomomorphicDft::apply(const ckks::Evaluator& ev, const ckks::Ciphertext& x,

@@ -44,6 +44,8 @@ class HomomorphicDft {
                  double scale_ratio = 1.0);
 
   std::vector<long long> rotations() const;
+  /// Each rotation step with the highest level it is applied at (the level its key must cover).
+  std::map<long long, std::size_t> rotation_levels() const;
   ckks::Ciphertext apply(const ckks::Evaluator& ev, const ckks::Ciphertext& x,
                          const rlwe::GaloisKeys& gk) const;
   std::size_t levels() const { return stages_.size(); }
