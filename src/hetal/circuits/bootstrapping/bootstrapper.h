@@ -66,6 +66,8 @@ class Bootstrapper {
   std::size_t depth() const;
   /// Output level: max_level - depth().
   std::size_t output_level() const;
+  /// Bytes held by the precomputed CoeffsToSlots and SlotsToCoeffs diagonals.
+  std::size_t precomputed_bytes() const { return cts_->bytes() + stc_->bytes(); }
 
   /// Client side: every key bootstrap() needs, for the secret key sk (samples the ephemeral
   /// key and wipes it afterwards).

@@ -127,6 +127,12 @@ std::map<long long, std::size_t> HomomorphicDft::rotation_levels() const {
   return r;
 }
 
+std::size_t HomomorphicDft::bytes() const {
+  std::size_t total = 0;
+  for (const auto& s : stages_) total += s->bytes();
+  return total;
+}
+
 std::vector<long long> HomomorphicDft::rotations() const {
   std::vector<long long> r;
   for (const auto& [k, level] : rotation_levels()) r.push_back(k);

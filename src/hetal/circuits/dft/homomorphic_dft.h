@@ -49,6 +49,8 @@ class HomomorphicDft {
   ckks::Ciphertext apply(const ckks::Evaluator& ev, const ckks::Ciphertext& x,
                          const rlwe::GaloisKeys& gk) const;
   std::size_t levels() const { return stages_.size(); }
+  /// Bytes held by the encoded diagonals of every stage.
+  std::size_t bytes() const;
 
  private:
   std::vector<std::unique_ptr<LinearTransform>> stages_;

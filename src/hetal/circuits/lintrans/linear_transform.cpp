@@ -31,18 +31,38 @@ LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& 
       throw std::invalid_argument("diagonal " + std::to_string(k) + " has the wrong length");
     ks.insert(k);
   }
+  // Diagonal k is read as the centered offset in (-n/2, n/2]: the DFT factors have diagonals
+  // clustered around 0 modulo n (k and n - k), which splits into far fewer rotations that way.
+  const auto centered = [n](long long k) { return k > n / 2 ? k - n : k; };
+  const auto split = [&](long long k, long long m) {  // (giant shift, baby index)
+    const long long c = centered(k);
+    const long long j = (c >= 0 ? c : c - m + 1) / m;  // floor division
+    return std::pair{j * m, c - j * m};
+  };
   if (n1 == 0) {
-    // Balance baby and giant rotations: n1 ~ sqrt(span of the diagonal indices).
-    const long long span = *ks.rbegin() - *ks.begin() + 1;
-    n1 = std::size_t{1} << static_cast<int>(
-             std::ceil(std::log2(std::sqrt(static_cast<double>(span)))));
+    // Fewest key switches: a baby rotation (hoisted) costs about 0.6 of a giant one, and fewer
+    // distinct rotations also mean fewer Galois keys.
+    double best = 0;
+    for (std::size_t m = 1; m <= slots; m <<= 1) {
+      std::set<long long> babies, giants;
+      for (long long k : ks) {
+        const auto [g, b] = split(k, static_cast<long long>(m));
+        if (b) babies.insert(b);
+        if (g) giants.insert(g);
+      }
+      const double cost =
+          0.6 * static_cast<double>(babies.size()) + static_cast<double>(giants.size());
+      if (m == 1 || cost < best) {
+        best = cost;
+        n1 = m;
+      }
+    }
   }
   n1_ = std::min<std::size_t>(n1, slots);
   // Encoded at the scale of the prime the output rescale divides by: the scale is preserved.
   const double scale = static_cast<double>(ctx.params().q_primes[level]) * scale_ratio;
   for (const auto& [k, d] : diagonals) {
-    const long long j = k / static_cast<long long>(n1_), i = k % static_cast<long long>(n1_);
-    const long long shift = j * static_cast<long long>(n1_);
+    const auto [shift, i] = split(k, static_cast<long long>(n1_));
     std::vector<Complex> rotated(slots);
     for (long long t = 0; t < n; ++t) rotated[t] = d[((t - shift) % n + n) % n];
     plain_[shift][i] = enc.encode(rotated, level, scale);
@@ -63,6 +83,14 @@ std::map<long long, std::vector<Complex>> LinearTransform::diagonals_of(
     if (nonzero) out.emplace(static_cast<long long>(k), std::move(d));
   }
   return out;
+}
+
+std::size_t LinearTransform::bytes() const {
+  std::size_t words = 0;
+  for (const auto& [shift, babies] : plain_) {
+    for (const auto& [i, pt] : babies) words += pt.poly.size();
+  }
+  return words * sizeof(std::uint64_t);
 }
 
 std::vector<long long> LinearTransform::rotations() const {

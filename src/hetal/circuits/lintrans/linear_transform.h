@@ -44,6 +44,8 @@ class LinearTransform {
                          const rlwe::GaloisKeys& gk) const;
 
   std::size_t baby_steps() const { return n1_; }
+  /// Bytes held by the encoded diagonals.
+  std::size_t bytes() const;
   std::size_t level() const { return level_; }
 
  private:
