@@ -219,6 +219,45 @@ TEST(Ckks, MultiplyRelinearizeRescale) {
       std::invalid_argument);
 }
 
+TEST(Ckks, MultiplyPlainSumEqualsProductsAdded) {
+  Env& e = t13();
+  core::Prng p(core::Seed{18});
+  const std::size_t n = e.ctx.max_slots();
+  // 19 terms: more than one 16-term accumulation chunk.
+  std::vector<Ciphertext> cs;
+  std::vector<Plaintext> ps;
+  Vec want(n, 0);
+  for (int t = 0; t < 19; ++t) {
+    const Vec a = random_values(p, n), b = random_values(p, n);
+    cs.push_back(e.encrypt(a, 2));
+    ps.push_back(e.enc.encode(b, 2, e.ctx.default_scale()));
+    for (std::size_t i = 0; i < n; ++i) want[i] += a[i] * b[i];
+  }
+  std::vector<const Ciphertext*> xs;
+  std::vector<const Plaintext*> ys;
+  for (int t = 0; t < 19; ++t) {
+    xs.push_back(&cs[t]);
+    ys.push_back(&ps[t]);
+  }
+  Ciphertext sum = e.ev.multiply_plain_sum(xs, ys);
+  Ciphertext ref = e.ev.multiply_plain(cs[0], ps[0]);
+  for (int t = 1; t < 19; ++t) e.ev.add_inplace(ref, e.ev.multiply_plain(cs[t], ps[t]));
+  // Exactly the same residues as multiplying and adding one by one.
+  for (std::size_t j = 0; j < 2; ++j) {
+    ASSERT_EQ(sum.parts[j].size(), ref.parts[j].size());
+    EXPECT_TRUE(std::equal(sum.parts[j].data(), sum.parts[j].data() + sum.parts[j].size(),
+                           ref.parts[j].data()));
+  }
+  e.ev.rescale_inplace(sum);
+  EXPECT_LT(hetal::testing::max_error(e.decrypt(sum), want), 1e-5);
+  // Mismatched scales or counts are refused.
+  const Plaintext other = e.enc.encode(random_values(p, n), 2, 2 * e.ctx.default_scale());
+  ys[3] = &other;
+  EXPECT_THROW(e.ev.multiply_plain_sum(xs, ys), std::invalid_argument);
+  ys.pop_back();
+  EXPECT_THROW(e.ev.multiply_plain_sum(xs, ys), std::invalid_argument);
+}
+
 TEST(Ckks, DeepMultiplicationChainOnT14) {
   Env& e = t14();
   core::Prng p(core::Seed{9});

@@ -220,6 +220,54 @@ void Evaluator::multiply_plain_inplace(Ciphertext& a, const Plaintext& p) const 
   a.scale *= p.scale;
 }
 
+Ciphertext Evaluator::multiply_plain_sum(std::span<const Ciphertext* const> cts,
+                                         std::span<const Plaintext* const> pts) const {
+  if (cts.empty() || cts.size() != pts.size())
+    throw std::invalid_argument("multiply_plain_sum: needs as many plaintexts as ciphertexts");
+  const Ciphertext& first = *cts[0];
+  check(first);
+  const std::size_t nq = first.parts[0].nq(), n = ctx_.n(), parts = first.size();
+  const double scale = first.scale * pts[0]->scale;
+  for (std::size_t t = 0; t < cts.size(); ++t) {
+    const Ciphertext& c = *cts[t];
+    check(c);
+    if (c.parts[0].nq() != nq || c.size() != parts || c.slots != first.slots)
+      throw std::invalid_argument("multiply_plain_sum: ciphertexts differ in level, size or slots");
+    if (pts[t]->slots != first.slots || pts[t]->poly.n() != n || pts[t]->poly.nq() < nq)
+      throw std::invalid_argument("multiply_plain_sum: plaintext slots or level do not match");
+    if (!scales_match(c.scale * pts[t]->scale, scale))
+      throw std::invalid_argument("multiply_plain_sum: the products' scales differ");
+  }
+  Ciphertext out;
+  out.slots = first.slots;
+  out.scale = scale;
+  out.parts.resize(parts);
+  for (auto& p : out.parts) p = RnsPoly::uninitialized(n, nq);
+  // Products are below q^2 < 2^122: 16 of them stay below reduce128's 2^126 bound.
+  constexpr std::size_t kChunk = 16;
+  for_limbs(ctx_.rns(), nq, [&](std::size_t i, const core::Modulus& m) {
+    for (std::size_t j = 0; j < parts; ++j) {
+      u64* o = out.parts[j].limb(i);
+      for (std::size_t t0 = 0; t0 < cts.size(); t0 += kChunk) {
+        const std::size_t tn = std::min(kChunk, cts.size() - t0);
+        const u64* x[kChunk];
+        const u64* y[kChunk];
+        for (std::size_t t = 0; t < tn; ++t) {
+          x[t] = cts[t0 + t]->parts[j].limb(i);
+          y[t] = pts[t0 + t]->poly.limb(i);
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+          core::u128 s = 0;
+          for (std::size_t t = 0; t < tn; ++t) s += static_cast<core::u128>(x[t][k]) * y[t][k];
+          const u64 v = m.reduce128(s);
+          o[k] = t0 == 0 ? v : m.add(o[k], v);
+        }
+      }
+    }
+  });
+  return out;
+}
+
 void Evaluator::multiply_const_inplace(Ciphertext& a, Complex c, double const_scale) const {
   check(a);
   const std::size_t nq = a.parts[0].nq(), n = ctx_.n();

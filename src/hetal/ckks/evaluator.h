@@ -53,6 +53,11 @@ class Evaluator {
                             const rlwe::RelinKey& rlk) const;
   void multiply_plain_inplace(Ciphertext& a, const Plaintext& p) const;
   Ciphertext multiply_plain(const Ciphertext& a, const Plaintext& p) const;
+  /// sum_i cts[i] * pts[i] in one pass with lazy 128-bit accumulation (the inner sums of a
+  /// baby-step giant-step linear transform). All ciphertexts share level, slots and size; every
+  /// product must have the same scale.
+  Ciphertext multiply_plain_sum(std::span<const Ciphertext* const> cts,
+                                std::span<const Plaintext* const> pts) const;
   /// Multiplies by a constant encoded at `const_scale` (default: the ciphertext's last prime, so
   /// that a following rescale restores the scale exactly). The result's scale is
   /// a.scale * const_scale.

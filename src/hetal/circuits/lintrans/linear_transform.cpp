@@ -123,17 +123,13 @@ ckks::Ciphertext LinearTransform::apply(const ckks::Evaluator& ev, const ckks::C
   ckks::Ciphertext acc;
   bool have = false;
   for (const auto& [shift, babies] : plain_) {
-    ckks::Ciphertext inner;
-    bool first = true;
+    std::vector<const ckks::Ciphertext*> xs;
+    std::vector<const ckks::Plaintext*> ps;
     for (const auto& [i, pt] : babies) {
-      ckks::Ciphertext t = ev.multiply_plain(baby.at(i), pt);
-      if (first) {
-        inner = std::move(t);
-        first = false;
-      } else {
-        ev.add_inplace(inner, t);
-      }
+      xs.push_back(&baby.at(i));
+      ps.push_back(&pt);
     }
+    ckks::Ciphertext inner = ev.multiply_plain_sum(xs, ps);
     if (shift) ev.rotate_inplace(inner, shift, gk);
     if (!have) {
       acc = std::move(inner);
