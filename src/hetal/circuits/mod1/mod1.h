@@ -13,9 +13,13 @@
 namespace hetal::circuits {
 
 struct Mod1Parameters {
-  std::size_t k = 16;            ///< bound on |I| (sparse-secret encapsulation gives K = 16)
+  /// Bound on |I|. With the ephemeral h = 32 key, I is a sum of 33 bounded terms of variance
+  /// 2.75 (sigma 1.66); the interpolant covers |x| <= K + 1 = 13, so |I| >= 14 (8.1 sigma,
+  /// ~2^-51 per coefficient by the Gaussian tail, ~2^-35 per N = 2^16 bootstrap) is the failure event. K = 16
+  /// (Lattigo's choice) costs ~7 bits of precision with a plain Chebyshev interpolant.
+  std::size_t k = 12;
   std::size_t double_angle = 3;  ///< r
-  std::size_t degree = 30;       ///< Chebyshev degree of the cosine interpolant
+  std::size_t degree = 31;       ///< Chebyshev degree of the cosine interpolant (depth 5)
 };
 
 class Mod1Evaluator {
