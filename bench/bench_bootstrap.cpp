@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <numbers>
 #include <string>
 #include <vector>
@@ -107,7 +108,6 @@ int main(int argc, char** argv) {
       usage(("unknown option " + a).c_str());
     }
   }
-  if (runs == 0) usage("--runs must be positive");
   bp.slots = slots;
 
   omp_set_num_threads(threads.back());
@@ -142,6 +142,18 @@ int main(int argc, char** argv) {
   std::printf("  relinearization key: %.2f s, %.0f MB\n", t_rlk, rlk_bytes / 1e6);
   std::printf("  bootstrapping keys: %.2f s, %zu Galois keys, %.2f GB in all (both halves)\n",
               t_keys, keys.galois.keys.size(), keys.bytes() / 1e9);
+  {
+    std::map<std::size_t, std::pair<std::size_t, std::size_t>> by_level;  // nq -> count, bytes
+    for (const auto& [g, k] : keys.galois.keys) {
+      auto& e = by_level[k.nq];
+      e.first += 1;
+      for (std::size_t d = 0; d < k.digits(); ++d)
+        e.second += (k.b[d].size() + k.a[d].size()) * sizeof(std::uint64_t);
+    }
+    for (const auto& [nq, e] : by_level)
+      std::printf("    %zu keys at level %zu: %.0f MB each\n", e.first, nq - 1,
+                  e.second / 1e6 / e.first);
+  }
   if (keys.dense_to_sparse) {
     std::size_t b = 0;
     for (const auto* k : {&*keys.dense_to_sparse, &*keys.sparse_to_dense})
