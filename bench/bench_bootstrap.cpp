@@ -6,6 +6,7 @@
 //   build-rel/bench/bench_bootstrap --threads 2 --runs 3
 //   build-rel/bench/bench_bootstrap --slots 1024          # sparse slots
 //   build-rel/bench/bench_bootstrap --k 16 --degree 30    # EvalMod settings
+//   build-rel/bench/bench_bootstrap --compact 1           # diagonals kept compact (memory)
 #include <omp.h>
 
 #include <chrono>
@@ -63,7 +64,7 @@ std::vector<Complex> real_slots(core::Prng& p, std::size_t n) {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "bench_bootstrap: %s\nusage: bench_bootstrap [--threads 1,2] [--runs R] "
-               "[--slots S] [--k K] [--degree D]\n",
+               "[--slots S] [--k K] [--degree D] [--compact 0|1]\n",
                msg);
   std::exit(2);
 }
@@ -102,6 +103,8 @@ int main(int argc, char** argv) {
       slots = parse_size(v, "--slots");
     } else if (a == "--k") {
       bp.mod1.k = parse_size(v, "--k");
+    } else if (a == "--compact") {
+      bp.compact_diagonals = parse_size(v, "--compact") != 0;
     } else if (a == "--degree") {
       bp.mod1.degree = parse_size(v, "--degree");
     } else {
@@ -161,8 +164,8 @@ int main(int argc, char** argv) {
         b += (k->b[d].size() + k->a[d].size()) * sizeof(std::uint64_t);
     std::printf("  encapsulation keys: %.0f MB\n", b / 1e6);
   }
-  std::printf("  precomputed diagonals: %.2f s, %.2f GB\n", t_setup,
-              boot.precomputed_bytes() / 1e9);
+  std::printf("  precomputed diagonals%s: %.2f s, %.2f GB\n",
+              bp.compact_diagonals ? " (compact)" : "", t_setup, boot.precomputed_bytes() / 1e9);
   std::printf(
       "  resident after setup: %.2f GiB (%.2f GiB more than the bare context; peak "
       "%.2f GiB)\n",
@@ -193,7 +196,7 @@ int main(int argc, char** argv) {
       c = boot.coeffs_to_slots(c, keys);
       const double t_cts = seconds_since(t);
       t = Clock::now();
-      c = boot.eval_mod(c, keys);
+      c = boot.eval_mod(c, keys, cs);
       const double t_mod = seconds_since(t);
       t = Clock::now();
       c = boot.slots_to_coeffs(c, keys, cs);

@@ -67,6 +67,8 @@ TEST(Bootstrapping, RefreshesFullAndSparseSlots) {
     const std::vector<Complex> z = hetal::testing::random_box(p, slots);
     const Ciphertext out = boot.bootstrap(t.encrypt(z), keys);
     EXPECT_EQ(out.level(), 2u);
+    // The output sits on the default scale, exactly: fresh ciphertexts add to it directly.
+    EXPECT_EQ(out.scale, t.ctx.default_scale());
     const ckks::Precision pr = precision(t.enc.decode(t.dec.decrypt(out)), z);
     std::printf("slots %zu: mean %.1f bits, worst %.1f bits\n", slots, pr.mean, pr.worst);
     // Measured at this N = 2^12 chain: 25.1 / 20.3 bits (mean / worst slot) for 2048 slots and

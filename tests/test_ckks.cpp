@@ -134,6 +134,29 @@ TEST(Encoder, ConstantWithoutFft) {
   for (const auto& x : e.enc.decode(pt)) EXPECT_LT(std::abs(x - c), 1e-9);
 }
 
+TEST(Encoder, CompactPlaintextExpandsToTheSameEncoding) {
+  Env& e = t13();
+  core::Prng p(core::Seed{5});
+  for (std::size_t n : {std::size_t{8}, e.ctx.max_slots()}) {
+    const Vec v = random_values(p, n);
+    const Plaintext pt = e.enc.encode(v, 2, e.ctx.default_scale());
+    const CompactPlaintext c = e.enc.encode_compact(v, 2, e.ctx.default_scale());
+    EXPECT_EQ(c.bytes(), 2 * n * sizeof(std::int64_t));
+    Plaintext back;
+    e.enc.expand(c, back);
+    ASSERT_EQ(back.poly.size(), pt.poly.size());
+    EXPECT_TRUE(std::equal(pt.poly.data(), pt.poly.data() + pt.poly.size(), back.poly.data()));
+    EXPECT_EQ(back.scale, pt.scale);
+    EXPECT_EQ(back.slots, pt.slots);
+  }
+  // Coefficients beyond q0 / 2 cannot be kept compact; malformed ones are refused.
+  EXPECT_THROW(e.enc.encode_compact(Vec(8, 1.0), 2, 0x1p70), std::invalid_argument);
+  CompactPlaintext bad = e.enc.encode_compact(Vec(8, 1.0), 2, e.ctx.default_scale());
+  bad.coeffs.pop_back();
+  Plaintext out;
+  EXPECT_THROW(e.enc.expand(bad, out), std::invalid_argument);
+}
+
 TEST(Ckks, EncryptDecryptPublicAndSecret) {
   Env& e = t13();
   core::Prng p(core::Seed{5});

@@ -50,6 +50,15 @@ TEST(LinearTransform, DenseMatrixMatchesPlainProduct) {
         for (std::size_t j = 0; j < n; ++j) want[i] += m[i * n + j] * x[j];
       // n terms of magnitude <= 2 each: error ~ n * 2^-25 at most.
       EXPECT_LT(max_error(f.enc.decode(f.dec.decrypt(y)), want), n * 1e-6) << n << " " << n1;
+      // Compact diagonals give the very same ciphertext with far less memory.
+      LinearTransform lc(f.ctx, f.enc, LinearTransform::diagonals_of(m, n), n, level, n1, 1.0,
+                         true);
+      EXPECT_LT(lc.bytes() * 4, lt.bytes());
+      const Ciphertext yc = lc.apply(f.ev, ct, gk);
+      for (std::size_t j = 0; j < 2; ++j) {
+        EXPECT_TRUE(std::equal(yc.parts[j].data(), yc.parts[j].data() + yc.parts[j].size(),
+                               y.parts[j].data()));
+      }
     }
   }
 }

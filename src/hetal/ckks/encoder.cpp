@@ -131,27 +131,74 @@ void Encoder::encode(std::span<const Complex> values, std::size_t level, double 
                                 std::to_string(std::log2(max_abs)) +
                                 ") overflow the modulus at level " + std::to_string(level));
   }
+  if (max_abs < 0x1p62) {
+    CompactPlaintext c;
+    c.coeffs.resize(2 * n);
+    for (std::size_t k = 0; k < 2 * n; ++k)
+      c.coeffs[k] = static_cast<std::int64_t>(std::nearbyint(coeff[k]));
+    c.level = level;
+    c.scale = scale;
+    c.slots = n;
+    expand(c, out);
+    return;
+  }
   out.poly.reshape(N, nq, 0);
   std::fill(out.poly.data(), out.poly.data() + out.poly.size(), 0);
+  for (std::size_t k = 0; k < 2 * n; ++k) {
+    const auto r = round_to_residues(coeff[k], nq);
+    for (std::size_t i = 0; i < nq; ++i) out.poly.limb(i)[k * gap] = r[i];
+  }
+  ctx_.rns().ntt(out.poly);
+  out.scale = scale;
+  out.slots = n;
+}
+
+CompactPlaintext Encoder::encode_compact(std::span<const Complex> values, std::size_t level,
+                                         double scale) const {
+  Plaintext tmp;
+  encode(values, level, scale, tmp);  // validates and rounds; cheap next to what it saves
+  CompactPlaintext c;
+  c.level = level;
+  c.scale = scale;
+  c.slots = tmp.slots;
+  // Recover the rounded coefficients from the first limb (centered): exact while they stay
+  // below q0 / 2, which encode_compact requires.
+  const std::size_t N = ctx_.n(), n = tmp.slots, gap = N / (2 * n);
   const auto& rns = ctx_.rns();
-  if (max_abs < 0x1p62) {
-    std::vector<std::int64_t> ic(2 * n);
-    for (std::size_t k = 0; k < 2 * n; ++k)
-      ic[k] = static_cast<std::int64_t>(std::nearbyint(coeff[k]));
-#pragma omp parallel for schedule(static) if (nq > 1 && N >= 4096)
-    for (std::size_t i = 0; i < nq; ++i) {
-      const core::Modulus& m = rns.q_ntt(i).modulus();
-      u64* x = out.poly.limb(i);
-      for (std::size_t k = 0; k < 2 * n; ++k) x[k * gap] = m.from_signed(ic[k]);
-    }
-  } else {
+  core::WordVector x(tmp.poly.limb(0), tmp.poly.limb(0) + N);
+  rns.q_ntt(0).inverse(x.data());
+  const core::Modulus& m0 = rns.q_ntt(0).modulus();
+  c.coeffs.resize(2 * n);
+  for (std::size_t k = 0; k < 2 * n; ++k) c.coeffs[k] = m0.to_centered(x[k * gap]);
+  if (tmp.poly.nq() > 1) {  // larger coefficients would disagree with the second prime
+    core::WordVector y(tmp.poly.limb(1), tmp.poly.limb(1) + N);
+    rns.q_ntt(1).inverse(y.data());
+    const core::Modulus& m1 = rns.q_ntt(1).modulus();
     for (std::size_t k = 0; k < 2 * n; ++k) {
-      const auto r = round_to_residues(coeff[k], nq);
-      for (std::size_t i = 0; i < nq; ++i) out.poly.limb(i)[k * gap] = r[i];
+      if (m1.from_signed(c.coeffs[k]) != y[k * gap])
+        throw std::invalid_argument("encode_compact: coefficients exceed q0 / 2");
     }
   }
-  rns.ntt(out.poly);
-  out.scale = scale;
+  return c;
+}
+
+void Encoder::expand(const CompactPlaintext& c, Plaintext& out) const {
+  const std::size_t N = ctx_.n(), n = c.slots, nq = c.level + 1;
+  if (n == 0 || n > N / 2 || (n & (n - 1)) || c.coeffs.size() != 2 * n || nq > ctx_.max_level() + 1)
+    throw std::invalid_argument("expand: malformed compact plaintext");
+  const std::size_t gap = N / (2 * n);
+  const auto& rns = ctx_.rns();
+  out.poly = ring::RnsPoly::uninitialized(N, nq);
+#pragma omp parallel for schedule(static) if (nq > 1 && N >= 4096)
+  for (std::size_t i = 0; i < nq; ++i) {
+    const ring::NttTables& t = rns.q_ntt(i);
+    const core::Modulus& m = t.modulus();
+    u64* x = out.poly.limb(i);
+    if (gap > 1) std::fill(x, x + N, 0);
+    for (std::size_t k = 0; k < 2 * n; ++k) x[k * gap] = m.from_signed(c.coeffs[k]);
+    t.forward(x);
+  }
+  out.scale = c.scale;
   out.slots = n;
 }
 

@@ -18,6 +18,16 @@ using Complex = std::complex<double>;
 /// Residues of round(x) modulo the first nq ciphertext primes (x any finite double).
 std::vector<core::u64> round_to_residues(const Context& ctx, double x, std::size_t nq);
 
+/// A plaintext kept as its 2n rounded integer coefficients (n = slots) instead of (level + 1)
+/// NTT limbs of N words: 2n words for a full-slot plaintext at any level. Expanded on use.
+struct CompactPlaintext {
+  std::vector<std::int64_t> coeffs;
+  std::size_t level = 0;
+  double scale = 1.0;
+  std::size_t slots = 0;
+  std::size_t bytes() const { return coeffs.size() * sizeof(std::int64_t); }
+};
+
 class Encoder {
  public:
   explicit Encoder(const Context& ctx);
@@ -31,6 +41,13 @@ class Encoder {
               std::size_t min_slots = 1) const;
   Plaintext encode(std::span<const Complex> values, std::size_t level, double scale) const;
   Plaintext encode(std::span<const double> values, std::size_t level, double scale) const;
+
+  /// Compact form of encode(values, level, scale); needs |coefficient| < q0 / 2 (always the
+  /// case for values of magnitude ~1 at a scale below q0 / N).
+  CompactPlaintext encode_compact(std::span<const Complex> values, std::size_t level,
+                                  double scale) const;
+  /// The NTT-form plaintext of a compact one (2n residues and one NTT per limb).
+  void expand(const CompactPlaintext& c, Plaintext& out) const;
 
   /// The same complex constant in every slot: c.re Delta + c.im Delta X^(N/2), no FFT.
   Plaintext encode_constant(Complex c, std::size_t level, double scale, std::size_t slots) const;

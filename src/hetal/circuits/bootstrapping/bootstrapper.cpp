@@ -1,5 +1,7 @@
 #include "hetal/circuits/bootstrapping/bootstrapper.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <map>
 #include <numbers>
@@ -55,11 +57,15 @@ Bootstrapper::Bootstrapper(const ckks::Context& ctx, const ckks::Encoder& enc,
   // real/imaginary split adds a conjugate).
   const double cts_factor = 1.0 / (gap * static_cast<double>(p_.mod1.k + 1) * 2.0);
   cts_ = std::make_unique<HomomorphicDft>(ctx, enc, slots_, DftKind::coeffs_to_slots, p_.cts_levels,
-                                          top, cts_factor);
-  // SlotsToCoeffs undoes the 2 pi of the sine and the message ratio.
+                                          top, cts_factor, 1.0, p_.compact_diagonals);
+  // SlotsToCoeffs undoes the 2 pi of the sine and the message ratio, and brings the scale from
+  // EvalMod's output scale down to the output scale.
+  out_scale_ = p_.output_scale > 0 ? p_.output_scale : ctx.default_scale();
+  stc_ratio_ = out_scale_ / std::exp2(p_.log_mod1_output_scale);
   const double stc_factor = std::exp2(p_.log_message_ratio) / (2 * std::numbers::pi);
   stc_ = std::make_unique<HomomorphicDft>(ctx, enc, slots_, DftKind::slots_to_coeffs, p_.stc_levels,
-                                          top - p_.cts_levels - mod1_->depth(), stc_factor);
+                                          top - p_.cts_levels - mod1_->depth(), stc_factor,
+                                          stc_ratio_, p_.compact_diagonals);
 }
 
 std::size_t Bootstrapper::depth() const { return p_.cts_levels + mod1_->depth() + p_.stc_levels; }
@@ -185,16 +191,28 @@ ckks::Ciphertext Bootstrapper::coeffs_to_slots(const ckks::Ciphertext& ct,
   return cts_->apply(ev_, ct, keys.galois);
 }
 
-ckks::Ciphertext Bootstrapper::eval_mod(const ckks::Ciphertext& w,
-                                        const BootstrapKeys& keys) const {
+ckks::Ciphertext Bootstrapper::eval_mod(const ckks::Ciphertext& w, const BootstrapKeys& keys,
+                                        double content_scale) const {
+  // The scale that SlotsToCoeffs and the final bookkeeping (times content_scale * ratio / q0,
+  // which carries the integer rounding of the input scaling) turn into exactly out_scale_.
+  const double q0 = static_cast<double>(ctx_.params().q_primes[0]);
+  const double target =
+      out_scale_ * q0 / (stc_ratio_ * content_scale * std::exp2(p_.log_message_ratio));
   // Real and imaginary halves by one conjugation: w + conj(w), (w - conj(w)) / i.
   const ckks::Ciphertext wc = ev_.conjugate(w, keys.galois);
   ckks::Ciphertext re = ev_.add(w, wc);
   ckks::Ciphertext im = ev_.sub(w, wc);
   ev_.multiply_by_i_inplace(im);
   ev_.negate_inplace(im);
-  re = mod1_->evaluate(re);
-  im = mod1_->evaluate(im);
+  // The two halves are independent: on two or more threads each runs on its own thread (with
+  // the operations inside serial), which scales better than splitting every operation.
+#pragma omp parallel sections num_threads(2) if (omp_get_max_threads() >= 2)
+  {
+#pragma omp section
+    re = mod1_->evaluate(re, target);
+#pragma omp section
+    im = mod1_->evaluate(im, target);
+  }
   ev_.multiply_by_i_inplace(im);
   ev_.add_inplace(re, im);
   return re;
@@ -208,6 +226,9 @@ ckks::Ciphertext Bootstrapper::slots_to_coeffs(const ckks::Ciphertext& ct,
   // up to the integer rounding of the scaling: correct that exactly in the bookkeeping.
   const double q0 = static_cast<double>(ctx_.params().q_primes[0]);
   out.scale *= content_scale * std::exp2(p_.log_message_ratio) / q0;
+  // Equal to out_scale_ up to floating-point rounding: make it exact so that sums with fresh
+  // ciphertexts at that scale need no matching.
+  if (std::abs(out.scale / out_scale_ - 1) < 1e-9) out.scale = out_scale_;
   return out;
 }
 
@@ -216,7 +237,7 @@ ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in,
   double content_scale = 0;
   ckks::Ciphertext ct = raise(in, keys, content_scale);
   ct = coeffs_to_slots(ct, keys);
-  ct = eval_mod(ct, keys);
+  ct = eval_mod(ct, keys, content_scale);
   return slots_to_coeffs(ct, keys, content_scale);
 }
 

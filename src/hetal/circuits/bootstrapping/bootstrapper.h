@@ -15,9 +15,11 @@
 // bits at N = 2^16, where an h = 32 secret is still 128-bit secure), and right after ModRaise a
 // sparse-to-dense key over the whole chain returns to the user's key.
 //
+// The output lands exactly on the default scale: EvalMod's cosine is evaluated at the scale
+// that the double angles, SlotsToCoeffs' scale ratio and the input scaling turn into it.
+//
 // Not yet: packing the real and imaginary halves of sparse inputs into one EvalMod, double
-// hoisting in the linear transforms, landing the output on the default scale (it currently
-// carries the EvalMod scale, close to the EvalMod primes).
+// hoisting in the linear transforms, the arcsine correction.
 #pragma once
 
 #include <cstddef>
@@ -43,6 +45,15 @@ struct BootstrapParameters {
   /// Hamming weight of the ephemeral secret (0: no encapsulation; the user's key must then be
   /// sparse enough that |I| <= K).
   std::size_t ephemeral_hamming_weight = 32;
+  /// Keep the CoeffsToSlots / SlotsToCoeffs diagonals as integer coefficients and run their
+  /// NTTs at each bootstrap: 2.16 GB -> 0.13 GB at N = 2^16 (full slots) for ~1 s more.
+  bool compact_diagonals = true;
+  /// Scale of the refreshed ciphertext (0: the context's default scale, 2^40 in B16).
+  double output_scale = 0;
+  /// EvalMod lands at about 2^this; SlotsToCoeffs then lowers the scale to the output scale.
+  /// Higher keeps EvalMod's small outputs far above the rescaling noise; lower keeps the
+  /// SlotsToCoeffs diagonals' encoding scale (q_l * ratio^(1/stc_levels)) high.
+  double log_mod1_output_scale = 50;
 };
 
 /// Evaluation keys of bootstrapping (all public; made by the secret key's owner).
@@ -84,7 +95,8 @@ class Bootstrapper {
                          double& content_scale) const;
   ckks::Ciphertext coeffs_to_slots(const ckks::Ciphertext& ct, const BootstrapKeys& keys) const;
   /// EvalMod on the real and imaginary halves, recombined.
-  ckks::Ciphertext eval_mod(const ckks::Ciphertext& ct, const BootstrapKeys& keys) const;
+  ckks::Ciphertext eval_mod(const ckks::Ciphertext& ct, const BootstrapKeys& keys,
+                            double content_scale) const;
   ckks::Ciphertext slots_to_coeffs(const ckks::Ciphertext& ct, const BootstrapKeys& keys,
                                    double content_scale) const;
 
@@ -99,7 +111,8 @@ class Bootstrapper {
   std::size_t slots_;
   std::unique_ptr<HomomorphicDft> cts_, stc_;
   std::unique_ptr<Mod1Evaluator> mod1_;
-  std::unique_ptr<rns::RnsContext> ctx0_;  // q0 and p0 only: the dense-to-sparse key's base
+  std::unique_ptr<rns::RnsContext> ctx0_;
+  double out_scale_ = 0, stc_ratio_ = 1;  // q0 and p0 only: the dense-to-sparse key's base
 };
 
 }  // namespace hetal::circuits

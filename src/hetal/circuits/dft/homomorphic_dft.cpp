@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -106,16 +107,19 @@ std::vector<Diagonals> factor_special_fft(const ckks::Context& ctx, std::size_t 
 
 HomomorphicDft::HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc,
                                std::size_t slots, DftKind kind, std::size_t levels,
-                               std::size_t level, Complex factor, double scale_ratio) {
+                               std::size_t level, Complex factor, double scale_ratio,
+                               bool compact) {
   if (level < levels) {
     throw std::invalid_argument("homomorphic DFT: " + std::to_string(levels) +
                                 " levels needed, input level is " + std::to_string(level));
   }
   const auto groups = factor_special_fft(ctx, slots, kind, levels, factor);
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    const double ratio = g + 1 == groups.size() ? scale_ratio : 1.0;
-    stages_.push_back(
-        std::make_unique<LinearTransform>(ctx, enc, groups[g], slots, level - g, 0, ratio));
+    // Spread evenly: each stage's diagonals are encoded at q_level * ratio, and a small
+    // encoding scale would cost precision.
+    const double ratio = std::pow(scale_ratio, 1.0 / static_cast<double>(groups.size()));
+    stages_.push_back(std::make_unique<LinearTransform>(ctx, enc, groups[g], slots, level - g, 0,
+                                                        ratio, compact));
   }
 }
 

@@ -37,11 +37,11 @@ Diagonals multiply_diagonals(const Diagonals& a, const Diagonals& b, std::size_t
 
 class HomomorphicDft {
  public:
-  /// Consumes `levels` levels starting from ciphertexts at `level`. The last stage multiplies
-  /// the scale by `scale_ratio` (1 keeps it).
+  /// Consumes `levels` levels starting from ciphertexts at `level`. The output scale is the
+  /// input's times `scale_ratio` (1 keeps it), spread evenly over the stages.
   HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc, std::size_t slots,
                  DftKind kind, std::size_t levels, std::size_t level, Complex factor = 1.0,
-                 double scale_ratio = 1.0);
+                 double scale_ratio = 1.0, bool compact = false);
 
   std::vector<long long> rotations() const;
   /// Each rotation step with the highest level it is applied at (the level its key must cover).

@@ -10,8 +10,8 @@ namespace hetal::circuits {
 LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& enc,
                                  const std::map<long long, std::vector<Complex>>& diagonals,
                                  std::size_t slots, std::size_t level, std::size_t n1,
-                                 double scale_ratio)
-    : slots_(slots), level_(level), scale_ratio_(scale_ratio) {
+                                 double scale_ratio, bool compact)
+    : enc_(enc), slots_(slots), level_(level), scale_ratio_(scale_ratio) {
   if (!(scale_ratio > 0) || !std::isfinite(scale_ratio)) {
     throw std::invalid_argument("linear transform: bad scale ratio");
   }
@@ -65,7 +65,12 @@ LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& 
     const auto [shift, i] = split(k, static_cast<long long>(n1_));
     std::vector<Complex> rotated(slots);
     for (long long t = 0; t < n; ++t) rotated[t] = d[((t - shift) % n + n) % n];
-    plain_[shift][i] = enc.encode(rotated, level, scale);
+    layout_[shift].push_back(i);
+    if (compact) {
+      compact_[shift][i] = enc.encode_compact(rotated, level, scale);
+    } else {
+      plain_[shift][i] = enc.encode(rotated, level, scale);
+    }
   }
 }
 
@@ -86,18 +91,21 @@ std::map<long long, std::vector<Complex>> LinearTransform::diagonals_of(
 }
 
 std::size_t LinearTransform::bytes() const {
-  std::size_t words = 0;
+  std::size_t bytes = 0;
   for (const auto& [shift, babies] : plain_) {
-    for (const auto& [i, pt] : babies) words += pt.poly.size();
+    for (const auto& [i, pt] : babies) bytes += pt.poly.size() * sizeof(std::uint64_t);
   }
-  return words * sizeof(std::uint64_t);
+  for (const auto& [shift, babies] : compact_) {
+    for (const auto& [i, pt] : babies) bytes += pt.bytes();
+  }
+  return bytes;
 }
 
 std::vector<long long> LinearTransform::rotations() const {
   std::set<long long> r;
-  for (const auto& [shift, babies] : plain_) {
+  for (const auto& [shift, babies] : layout_) {
     if (shift) r.insert(shift);
-    for (const auto& [i, pt] : babies) {
+    for (long long i : babies) {
       if (i) r.insert(i);
     }
   }
@@ -112,32 +120,47 @@ ckks::Ciphertext LinearTransform::apply(const ckks::Evaluator& ev, const ckks::C
                                 ", input is at level " + std::to_string(x.level()));
   }
   const ckks::Ciphertext in = x.level() == level_ ? x : ev.drop_to_level(x, level_);
-  // Baby steps: all rotations of the input from one decomposition.
-  std::set<long long> baby_idx;
-  for (const auto& [shift, babies] : plain_) {
-    for (const auto& [i, pt] : babies) baby_idx.insert(i);
-  }
+  // Baby steps: all rotations of the input from one decomposition. Rotations (and below, giant
+  // steps) are independent: with several threads each runs whole on one thread, which scales
+  // better than splitting every operation over limbs.
+  std::set<long long> baby_set;
+  for (const auto& [shift, babies] : layout_) baby_set.insert(babies.begin(), babies.end());
+  baby_set.erase(0);
+  const std::vector<long long> baby_idx(baby_set.begin(), baby_set.end());
   const rlwe::Decomposition dec = ev.hoist(in);
-  std::map<long long, ckks::Ciphertext> baby;
-  for (long long i : baby_idx) baby.emplace(i, i == 0 ? in : ev.rotate_hoisted(in, dec, i, gk));
-  ckks::Ciphertext acc;
-  bool have = false;
-  for (const auto& [shift, babies] : plain_) {
+  std::vector<ckks::Ciphertext> rotated(baby_idx.size());
+#pragma omp parallel for schedule(dynamic) if (baby_idx.size() > 1)
+  for (std::size_t t = 0; t < baby_idx.size(); ++t)
+    rotated[t] = ev.rotate_hoisted(in, dec, baby_idx[t], gk);
+  std::map<long long, const ckks::Ciphertext*> baby{{0, &in}};
+  for (std::size_t t = 0; t < baby_idx.size(); ++t) baby[baby_idx[t]] = &rotated[t];
+
+  const std::vector<std::pair<long long, std::vector<long long>>> giants(layout_.begin(),
+                                                                         layout_.end());
+  std::vector<ckks::Ciphertext> partial(giants.size());
+#pragma omp parallel for schedule(dynamic) if (giants.size() > 1)
+  for (std::size_t g = 0; g < giants.size(); ++g) {
+    const auto& [shift, babies] = giants[g];
     std::vector<const ckks::Ciphertext*> xs;
     std::vector<const ckks::Plaintext*> ps;
-    for (const auto& [i, pt] : babies) {
-      xs.push_back(&baby.at(i));
-      ps.push_back(&pt);
+    std::vector<ckks::Plaintext> expanded(compact_.empty() ? 0 : babies.size());
+    for (std::size_t t = 0; t < babies.size(); ++t) {
+      const long long i = babies[t];
+      xs.push_back(baby.at(i));
+      if (compact_.empty()) {
+        ps.push_back(&plain_.at(shift).at(i));
+      } else {
+        enc_.expand(compact_.at(shift).at(i), expanded[t]);
+        ps.push_back(&expanded[t]);
+      }
     }
-    ckks::Ciphertext inner = ev.multiply_plain_sum(xs, ps);
-    if (shift) ev.rotate_inplace(inner, shift, gk);
-    if (!have) {
-      acc = std::move(inner);
-      have = true;
-    } else {
-      ev.add_inplace(acc, inner);
-    }
+    partial[g] = ev.multiply_plain_sum(xs, ps);
+    expanded.clear();
+    if (shift) ev.rotate_inplace(partial[g], shift, gk);
   }
+  rotated.clear();
+  ckks::Ciphertext acc = std::move(partial[0]);
+  for (std::size_t g = 1; g < partial.size(); ++g) ev.add_inplace(acc, partial[g]);
   ev.rescale_inplace(acc);
   acc.scale = in.scale * scale_ratio_;  // exact up to the floating-point rounding of the ratio
   return acc;

@@ -28,10 +28,12 @@ class LinearTransform {
   /// diagonals: index k in [0, slots) -> the slots values of d_k (missing diagonals are zero).
   /// level: the level of the input ciphertexts. n1: baby steps (0 picks ~sqrt of the span).
   /// scale_ratio: output scale / input scale (1 keeps the scale; the diagonals are encoded at
-  /// q_level * scale_ratio).
+  /// q_level * scale_ratio). compact: keep the diagonals as integer coefficients (2 * slots
+  /// words each instead of (level + 1) * N) and run their NTTs at every apply().
   LinearTransform(const ckks::Context& ctx, const ckks::Encoder& enc,
                   const std::map<long long, std::vector<Complex>>& diagonals, std::size_t slots,
-                  std::size_t level, std::size_t n1 = 0, double scale_ratio = 1.0);
+                  std::size_t level, std::size_t n1 = 0, double scale_ratio = 1.0,
+                  bool compact = false);
 
   /// Diagonals of a dense slots x slots matrix given row-major.
   static std::map<long long, std::vector<Complex>> diagonals_of(const std::vector<Complex>& m,
@@ -49,10 +51,13 @@ class LinearTransform {
   std::size_t level() const { return level_; }
 
  private:
+  const ckks::Encoder& enc_;
   std::size_t slots_, level_, n1_;
   double scale_ratio_ = 1.0;
-  // giant index j -> (baby index i -> pre-rotated diagonal plaintext)
+  // giant shift -> baby indices (ascending), and the pre-rotated diagonals in NTT form or compact
+  std::map<long long, std::vector<long long>> layout_;
   std::map<long long, std::map<long long, ckks::Plaintext>> plain_;
+  std::map<long long, std::map<long long, ckks::CompactPlaintext>> compact_;
 };
 
 }  // namespace hetal::circuits

@@ -26,12 +26,20 @@ std::size_t Mod1Evaluator::depth() const {
   return PolynomialEvaluator::depth(cos_) + p_.double_angle;
 }
 
-ckks::Ciphertext Mod1Evaluator::evaluate(const ckks::Ciphertext& t) const {
+ckks::Ciphertext Mod1Evaluator::evaluate(const ckks::Ciphertext& t, double output_scale) const {
   if (t.level() < depth()) {
     throw std::invalid_argument("mod1 needs " + std::to_string(depth()) + " levels, input has " +
                                 std::to_string(t.level()));
   }
-  ckks::Ciphertext c = pe_.evaluate(t, cos_);
+  double cos_scale = 0;
+  if (output_scale > 0) {
+    // Double angle i squares at level l_i = (cosine's output level) - i and rescales by q_{l_i}.
+    const std::size_t l0 = t.level() - PolynomialEvaluator::depth(cos_);
+    cos_scale = output_scale;
+    for (std::size_t i = p_.double_angle; i-- > 0;)
+      cos_scale = std::sqrt(cos_scale * static_cast<double>(ctx_.params().q_primes[l0 - i]));
+  }
+  ckks::Ciphertext c = pe_.evaluate(t, cos_, cos_scale);
   for (std::size_t i = 0; i < p_.double_angle; ++i) {
     // cos(2u) = 2 cos(u)^2 - 1
     ev_.square_inplace(c);
@@ -40,6 +48,7 @@ ckks::Ciphertext Mod1Evaluator::evaluate(const ckks::Ciphertext& t) const {
     ev_.add_const_inplace(c, -1.0);
     ev_.rescale_inplace(c);
   }
+  if (output_scale > 0) c.scale = output_scale;  // equal up to floating-point rounding
   return c;
 }
 

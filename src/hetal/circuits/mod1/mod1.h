@@ -15,8 +15,9 @@ namespace hetal::circuits {
 struct Mod1Parameters {
   /// Bound on |I|. With the ephemeral h = 32 key, I is a sum of 33 bounded terms of variance
   /// 2.75 (sigma 1.66); the interpolant covers |x| <= K + 1 = 13, so |I| >= 14 (8.1 sigma,
-  /// ~2^-51 per coefficient by the Gaussian tail, ~2^-35 per N = 2^16 bootstrap) is the failure event. K = 16
-  /// (Lattigo's choice) costs ~7 bits of precision with a plain Chebyshev interpolant.
+  /// ~2^-51 per coefficient by the Gaussian tail, ~2^-35 per N = 2^16 bootstrap) is the failure
+  /// event. K = 16 (Lattigo's choice) costs ~7 bits of precision with a plain Chebyshev
+  /// interpolant.
   std::size_t k = 12;
   std::size_t double_angle = 3;  ///< r
   std::size_t degree = 31;       ///< Chebyshev degree of the cosine interpolant (depth 5)
@@ -29,9 +30,10 @@ class Mod1Evaluator {
 
   /// Input slots hold t = x / (K + 1) in [-1, 1] (the caller folds 1/(K+1) into the linear
   /// transform before); output slots hold sin(2 pi x) ~ 2 pi e (the caller folds 1/(2 pi) into
-  /// the linear transform after). Consumes depth() levels; run it at a scale close to the
-  /// primes it consumes so the double angles keep the scale.
-  ckks::Ciphertext evaluate(const ckks::Ciphertext& t) const;
+  /// the linear transform after). Consumes depth() levels. The output lands exactly on
+  /// output_scale (0: whatever the double angles make of the input's scale): the cosine's
+  /// target scale is solved backwards through the double angles, S_i = sqrt(S_{i+1} q_i).
+  ckks::Ciphertext evaluate(const ckks::Ciphertext& t, double output_scale = 0) const;
   std::size_t depth() const;
   const Polynomial& cosine() const { return cos_; }
 

@@ -25,6 +25,7 @@ struct PolynomialEvaluator::State {
   std::size_t top;         // level of T_1
   std::size_t baby_limit;  // leaves have degree < baby_limit
   std::map<std::size_t, ckks::Ciphertext> pow;
+  std::size_t mults = 0;
   /// Level T_i will have (T_i is built from T_a T_b with a the largest power of two < i).
   std::size_t level_of(std::size_t i) const { return top - ceil_log2(i); }
 };
@@ -45,7 +46,7 @@ ckks::Ciphertext PolynomialEvaluator::power(State& s, std::size_t i) const {
   if ((i & (i - 1)) == 0) {
     // T_{2h} = 2 T_h^2 - 1, or x^{2h} = (x^h)^2.
     r = ev_.square(power(s, i / 2));
-    ++mults_;
+    ++s.mults;
     ev_.relinearize_inplace(r, rlk_);
     if (s.basis == Basis::chebyshev) {
       ev_.multiply_integer_inplace(r, 2);
@@ -56,7 +57,7 @@ ckks::Ciphertext PolynomialEvaluator::power(State& s, std::size_t i) const {
     ckks::Ciphertext ta = power(s, a), tb = power(s, b);
     ev_.align_levels_inplace(ta, tb);
     r = ev_.multiply_relin(ta, tb, rlk_);
-    ++mults_;
+    ++s.mults;
     if (s.basis == Basis::chebyshev) {
       // T_{a+b} = 2 T_a T_b - T_{a-b}; T_{a-b} is brought to the product's scale by a constant
       // multiplication before the shared rescale, so no level is spent on it.
@@ -140,7 +141,7 @@ ckks::Ciphertext PolynomialEvaluator::eval(State& s, const std::vector<double>& 
   } else {
     const ckks::Ciphertext qc = eval(s, q, level + 1, q_scale);
     res = ev_.multiply_relin(qc, tn, rlk_);
-    ++mults_;
+    ++s.mults;
   }
   ev_.rescale_inplace(res);
   res.scale = scale;
@@ -155,7 +156,6 @@ ckks::Ciphertext PolynomialEvaluator::eval(State& s, const std::vector<double>& 
 
 ckks::Ciphertext PolynomialEvaluator::evaluate(const ckks::Ciphertext& x, const Polynomial& p,
                                                double target_scale) const {
-  mults_ = 0;
   const std::size_t need = depth(p);
   if (x.level() < need) {
     throw std::invalid_argument("polynomial of degree " + std::to_string(p.degree()) + " needs " +
@@ -171,13 +171,15 @@ ckks::Ciphertext PolynomialEvaluator::evaluate(const ckks::Ciphertext& x, const 
     t1.scale = x.scale;
     ev_.add_const_inplace(t1, -(p.a() + p.b()) / (p.b() - p.a()));
   }
-  State s{p.basis(), t1.level(), 0, {}};
+  State s{p.basis(), t1.level(), 0, {}, 0};
   const std::size_t d = p.degree(), m = ceil_log2(d + 1);
   s.baby_limit = std::size_t{1} << std::max<std::size_t>(1, (m + 1) / 2);
   s.pow.emplace(1, t1);
   std::vector<double> c(p.coeffs().begin(), p.coeffs().begin() + static_cast<long>(d) + 1);
   if (c.size() < 2) c.resize(2, 0.0);
-  return eval(s, c, t1.level() - std::max<std::size_t>(m, 1), out_scale);
+  ckks::Ciphertext out = eval(s, c, t1.level() - std::max<std::size_t>(m, 1), out_scale);
+  mults_ = s.mults;
+  return out;
 }
 
 }  // namespace hetal::circuits

@@ -16,6 +16,7 @@
 // they use.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <map>
 #include <vector>
@@ -58,7 +59,7 @@ class PolynomialEvaluator {
   const ckks::Context& ctx_;
   const ckks::Evaluator& ev_;
   const rlwe::RelinKey& rlk_;
-  mutable std::size_t mults_ = 0;
+  mutable std::atomic<std::size_t> mults_ = 0;  // evaluate() may run on several threads
 };
 
 }  // namespace hetal::circuits
