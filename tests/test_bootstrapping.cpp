@@ -125,3 +125,29 @@ TEST(Bootstrapping, RefusesMissingEncapsulationKeys) {
   EXPECT_THROW(boot.bootstrap(t.encrypt(std::vector<Complex>(64, 0.5)), none),
                std::invalid_argument);
 }
+
+TEST(Bootstrapping, ProductionShapeOnTheInsecureTestPreset) {
+  // TB13-INSECURE: the B16-H192 chain and h = 192 user key at N = 2^13, refused by default.
+  EXPECT_THROW(Context{Parameters::preset(Preset::TB13_INSECURE)}, std::invalid_argument);
+  const Context ctx(Parameters::preset(Preset::TB13_INSECURE), SecurityPolicy::allow_insecure);
+  const Encoder enc(ctx);
+  const Evaluator ev(ctx);
+  KeyGenerator kg(ctx, core::Seed{91});
+  const SecretKey sk = kg.secret_key();
+  const RelinKey rlk = kg.relin_key(sk);
+  Encryptor encryptor(ctx, sk);
+  const Decryptor dec(ctx, sk);
+  const circuits::Bootstrapper boot(ctx, enc, ev, rlk, {});
+  EXPECT_EQ(boot.output_level(), 9u);
+  const circuits::BootstrapKeys keys = boot.generate_keys(kg, sk);
+  core::Prng p(core::Seed{92});
+  const std::vector<Complex> z = hetal::testing::random_unit_disk(p, ctx.max_slots());
+  const Ciphertext out =
+      boot.bootstrap(encryptor.encrypt(enc.encode(z, 0, ctx.default_scale())), keys);
+  EXPECT_EQ(out.level(), 9u);
+  EXPECT_EQ(out.scale, ctx.default_scale());
+  const ckks::Precision pr = precision(enc.decode(dec.decrypt(out)), z);
+  std::printf("TB13-INSECURE: mean %.1f bits, worst %.1f bits\n", pr.mean, pr.worst);
+  EXPECT_GE(pr.mean, 22);
+  EXPECT_GE(pr.worst, 17);
+}
