@@ -84,6 +84,18 @@ double goldschmidt(double z, double r, int iters) {
 }
 }  // namespace
 
+double goldschmidt_divide(double n, double z, double r, int iters) {
+  n /= r;
+  double d = z / r;
+  // One step more than goldschmidt(): its y starts at 2 - z/R, i.e. after the first F.
+  for (int i = 0; i <= iters; ++i) {
+    const double f = 2 - d;
+    n *= f;
+    d *= f;
+  }
+  return n;
+}
+
 std::vector<double> hetal(std::span<const double> x, const HetalParams& p) {
   const double m = shift_of(x, p.r_max, p.dg, p.df);
   std::vector<double> e(x.size());
@@ -112,11 +124,11 @@ std::vector<double> hetal(std::span<const double> x, const HetalParams& p) {
 OursPolynomials ours_polynomials(std::size_t c, const OursParams& p) {
   if (c < 2) throw std::invalid_argument("softmax: needs at least 2 classes");
   OursPolynomials out;
-  out.exp = Polynomial::interpolate([](double t) { return std::exp(t); }, -2 * p.r_max - 1,
-                                    p.margin, p.exp_degree);
-  // z in [1, c e^margin] must lie in (0, 2R); the error at z is (1 - z/R)^(2^(n+1)).
-  out.inv_r = static_cast<double>(c) * std::exp(p.margin) / 1.9;
-  const double t0 = 1 - 1 / out.inv_r;
+  out.exp = Polynomial::interpolate([m = p.margin](double t) { return std::exp(t - m); },
+                                    -2 * p.r_max - 1, p.margin, p.exp_degree);
+  // z in [e^-margin, c] must lie in (0, 2R); the error at z is (1 - z/R)^(2^(n+1)).
+  out.inv_r = static_cast<double>(c) / 1.9;
+  const double t0 = 1 - std::exp(-p.margin) / out.inv_r;
   out.inv_iters =
       static_cast<int>(std::ceil(std::log2(std::log(p.inv_precision) / std::log(t0)) - 1));
   return out;
@@ -128,8 +140,7 @@ std::vector<double> ours(std::span<const double> x, const OursPolynomials& polys
   std::vector<double> e(x.size());
   double sum = 0;
   for (std::size_t i = 0; i < x.size(); ++i) sum += e[i] = polys.exp(x[i] - m);
-  const double inv = goldschmidt(sum, polys.inv_r, polys.inv_iters);
-  for (auto& v : e) v *= inv;
+  for (auto& v : e) v = goldschmidt_divide(v, sum, polys.inv_r, polys.inv_iters);
   return e;
 }
 

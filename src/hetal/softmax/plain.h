@@ -66,10 +66,14 @@ struct OursParams {
 
 /// The polynomials and constants of our pipeline for c classes.
 struct OursPolynomials {
-  Polynomial exp;     ///< e^t on [-2R - 1, margin]
-  double inv_r = 0;   ///< Goldschmidt on (0, 2 inv_r) covering [1, c e^margin]
-  int inv_iters = 0;  ///< enough for inv_precision at z = 1
+  Polynomial exp;     ///< e^(t - margin) on [-2R - 1, margin]: values in [0, 1]
+  double inv_r = 0;   ///< Goldschmidt on (0, 2 inv_r) covering the row sums [e^-margin, c]
+  int inv_iters = 0;  ///< enough for inv_precision at the smallest row sum
 };
+
+/// Goldschmidt division n / z for z in (0, 2R): N = n/R, D = z/R, then `iters` times
+/// F = 2 - D, N <- N F, D <- D F (every intermediate stays in [0, 2): bootstrap-safe).
+double goldschmidt_divide(double n, double z, double r, int iters);
 OursPolynomials ours_polynomials(std::size_t c, const OursParams& p = {});
 
 /// Our softmax of one row of c values.
