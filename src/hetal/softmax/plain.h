@@ -5,13 +5,13 @@
 // of composite-sign comparisons (Cheon-Kim-Kim, ASIACRYPT 2020), subtract, domain extension
 // (Cheon-Kim-Park) to [-8, 0], exp as p(x/8)^8, Goldschmidt inverse of the row sum.
 //
-// Ours: the same row max, but used only as a shift (softmax(x) = softmax(x - m) for any m, so
-// the max's approximation error costs nothing as long as x - m stays in range); then exp by one
-// Chebyshev interpolant on the whole interval [-2R - 1, margin] (its coefficients are bounded
-// by ~2 e^-R I_n(R) < 4, so evaluation is stable; error ~1e-12) instead of domain extension,
-// and the inverse of the row sum by Goldschmidt with its range fitted to what the shift
-// guarantees: the tournament never overestimates the max and underestimates it by < margin,
-// so the row sum lies in [1, c e^margin].
+// Ours: the same tournament, but its value at the row's first position is used only as a shift
+// (softmax(x) = softmax(x - m) for any m, so the max's approximation error costs nothing as
+// long as x - m stays in range); then exp by one Chebyshev interpolant on the whole interval
+// [-2R - 1, margin] (its coefficients are bounded by ~e^-R I_n(R), so evaluation is stable;
+// degree 63 gives 2e-8) instead of domain extension, and the division by the row sum by
+// Goldschmidt with its range fitted to what the shift guarantees: the tournament never
+// overestimates the max and underestimates it by < margin.
 #pragma once
 
 #include <cstddef>
@@ -58,15 +58,19 @@ const Polynomial& hetal_exp_poly();
 
 struct OursParams {
   double r_max = 128;
-  int dg = 2, df = 1;            ///< comparison iterations of the shift (only its range matters)
-  double margin = 6;             ///< bound on max - shift (measured <= 4.6 for c <= 10)
-  std::size_t exp_degree = 255;  ///< Chebyshev degree of exp on [-2R - 1, margin]
-  double inv_precision = 1e-7;   ///< Goldschmidt's relative error at the smallest row sum
+  /// Comparison iterations of the shift: only its range matters, and f twice (df = 2) keeps
+  /// max - shift below 1.44 (df = 1: 4.6), which keeps exp's values large enough to bootstrap.
+  int dg = 2, df = 2;
+  double margin = 2;            ///< bound on max - shift, original units
+  std::size_t exp_degree = 63;  ///< Chebyshev degree of exp on [-2R - 1, margin] (error 2e-8)
+  double inv_precision = 1e-7;  ///< Goldschmidt's relative error at the smallest row sum
 };
 
 /// The polynomials and constants of our pipeline for c classes.
 struct OursPolynomials {
-  Polynomial exp;     ///< e^(t - margin) on [-2R - 1, margin]: values in [0, 1]
+  /// e^(t - margin) on [-2R - 1, margin]: the row's largest value lies in [e^-margin, 1], so
+  /// bootstrapping it keeps its relative precision.
+  Polynomial exp;
   double inv_r = 0;   ///< Goldschmidt on (0, 2 inv_r) covering the row sums [e^-margin, c]
   int inv_iters = 0;  ///< enough for inv_precision at the smallest row sum
 };

@@ -1,0 +1,263 @@
+#include "hetal/softmax/encrypted.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace hetal::softmax {
+
+EncryptedSoftmax::EncryptedSoftmax(const ckks::Context& ctx, const ckks::Encoder& enc,
+                                   const ckks::Evaluator& ev, const rlwe::RelinKey& rlk,
+                                   std::size_t classes, matrix::BlockShape block, OursParams params)
+    : ctx_(ctx),
+      enc_(enc),
+      ev_(ev),
+      rlk_(rlk),
+      pe_(ctx, ev, rlk),
+      c_(classes),
+      c_pad_(padded(classes)),
+      block_(block),
+      p_(params),
+      polys_(ours_polynomials(classes, params)),
+      exp_unit_(polys_.exp.coeffs(), circuits::Basis::chebyshev, -1, 1) {
+  if (block.slots() == 0 || block.slots() > ctx.max_slots() ||
+      (block.slots() & (block.slots() - 1))) {
+    throw std::invalid_argument("softmax: the block must fill a power-of-two slot count");
+  }
+  if (block.s1 % c_pad_ != 0 || block.s1 < 2 * c_pad_) {
+    throw std::invalid_argument("softmax: block rows of " + std::to_string(block.s1) +
+                                " slots need at least two copies of the " + std::to_string(c_pad_) +
+                                " padded classes");
+  }
+  const double two_r = 2 * p_.r_max;
+  if (two_r != std::round(two_r) || two_r < 1)
+    throw std::invalid_argument("softmax: 2R must be a positive integer");
+  real_mask_.resize(block.slots());
+  first_copy_.resize(block.slots());
+  for (std::size_t j = 0; j < block.slots(); ++j) {
+    const std::size_t col = j % block.s1;
+    real_mask_[j] = col % c_pad_ < c_ ? 1.0 : 0.0;
+    first_copy_[j] = col < c_pad_ ? 1.0 : 0.0;
+  }
+}
+
+std::vector<long long> EncryptedSoftmax::rotations() const {
+  std::vector<long long> r;
+  for (std::size_t k = 1; k < c_pad_; k <<= 1) r.push_back(static_cast<long long>(k));
+  for (std::size_t s = 1; s < block_.s1 / c_pad_; s <<= 1)
+    r.push_back(-static_cast<long long>(s * c_pad_));
+  for (std::size_t s = 1; s < block_.s1; s <<= 1) r.push_back(-static_cast<long long>(s));
+  return r;
+}
+
+std::size_t EncryptedSoftmax::depth() const {
+  std::size_t rounds = 0;
+  for (std::size_t k = 1; k < c_pad_; k <<= 1) ++rounds;
+  const std::size_t round = 3 * static_cast<std::size_t>(p_.dg + p_.df) + 1;
+  // normalize, rounds, broadcast, affine + exp, re-tile, 1/R, Goldschmidt steps
+  return 1 + rounds * round + 1 + 1 + circuits::PolynomialEvaluator::depth(exp_unit_) + 1 + 1 +
+         static_cast<std::size_t>(polys_.inv_iters) + 1;
+}
+
+ckks::Plaintext EncryptedSoftmax::plain(const std::vector<double>& v, std::size_t level,
+                                        double scale) const {
+  return enc_.encode(std::span<const double>(v), level, scale);
+}
+
+ckks::Ciphertext EncryptedSoftmax::refresh(const ckks::Ciphertext& c, std::size_t need,
+                                           SoftmaxStats& st) const {
+  if (c.level() >= need) return c;
+  if (!boot_ || !boot_keys_) {
+    throw std::invalid_argument("softmax: a step needs " + std::to_string(need) +
+                                " levels, the ciphertext has " + std::to_string(c.level()) +
+                                "; set a bootstrapper");
+  }
+  ckks::Ciphertext out = boot_->bootstrap(c, *boot_keys_);
+  ++st.bootstraps;
+  if (out.level() < need)
+    throw std::invalid_argument("softmax: a step needs more levels than bootstrapping gives");
+  return out;
+}
+
+ckks::Ciphertext EncryptedSoftmax::normalize(const ckks::Ciphertext& x) const {
+  if (x.slots != block_.slots()) throw std::invalid_argument("softmax: slot count mismatch");
+  if (x.level() < 1) throw std::invalid_argument("softmax: the logits need a level");
+  const double delta = ctx_.default_scale();
+  const double q = static_cast<double>(ctx_.params().q_primes[x.level()]);
+  std::vector<double> scale_v(real_mask_.size()), pad(real_mask_.size());
+  for (std::size_t j = 0; j < real_mask_.size(); ++j) {
+    scale_v[j] = real_mask_[j] / (2 * p_.r_max);
+    pad[j] = real_mask_[j] ? 0.0 : -0.5;
+  }
+  ckks::Ciphertext u = ev_.multiply_plain(x, plain(scale_v, x.level(), delta * q / x.scale));
+  ev_.rescale_inplace(u);
+  u.scale = delta;  // x.scale * (delta q / x.scale) / q, up to floating-point rounding
+  ev_.add_plain_inplace(u, plain(pad, u.level(), delta));
+  return u;
+}
+
+ckks::Ciphertext EncryptedSoftmax::retile(const ckks::Ciphertext& in, const rlwe::GaloisKeys& gk,
+                                          SoftmaxStats& st, double factor) const {
+  const ckks::Ciphertext c = refresh(in, 1, st);
+  const double q = static_cast<double>(ctx_.params().q_primes[c.level()]);
+  std::vector<double> mask(first_copy_);
+  for (auto& v : mask) v *= factor;
+  ckks::Ciphertext r = ev_.multiply_plain(c, plain(mask, c.level(), q));
+  ev_.rescale_inplace(r);
+  r.scale = c.scale;
+  const std::size_t copies = block_.s1 / c_pad_;
+  if (copies > 1) ev_.rotate_sum_inplace(r, copies, -static_cast<long long>(c_pad_), gk);
+  return r;
+}
+
+ckks::Ciphertext EncryptedSoftmax::broadcast(const ckks::Ciphertext& in,
+                                             const rlwe::GaloisKeys& gk) const {
+  // The value at each block row's first slot, in every slot of that row: one shift per row,
+  // carrying the same noise into every class (per-slot differences would break the shift
+  // invariance that makes the max's error harmless).
+  if (in.level() < 1) throw std::invalid_argument("softmax: broadcast needs a level");
+  const double q = static_cast<double>(ctx_.params().q_primes[in.level()]);
+  std::vector<double> mask(first_copy_.size(), 0.0);
+  for (std::size_t j = 0; j < mask.size(); j += block_.s1) mask[j] = 1;
+  ckks::Ciphertext r = ev_.multiply_plain(in, plain(mask, in.level(), q));
+  ev_.rescale_inplace(r);
+  r.scale = in.scale;
+  ev_.rotate_sum_inplace(r, block_.s1, -1, gk);
+  return r;
+}
+
+ckks::Ciphertext EncryptedSoftmax::max_round(const ckks::Ciphertext& m_in, long long step,
+                                             const rlwe::GaloisKeys& gk, SoftmaxStats& st) const {
+  // max(a, b) = (a + b)/2 + (a - b) sign(a - b) / 2 with sign = f^df(g^dg(.)) (hetal.md 5.1).
+  const double delta = ctx_.default_scale();
+  ckks::Ciphertext m = refresh(m_in, 1, st);
+  ckks::Ciphertext b = ev_.rotate(m, step, gk);
+  ckks::Ciphertext d = ev_.sub(m, b);
+  std::vector<const circuits::Polynomial*> chain;
+  for (int i = 0; i < p_.dg; ++i) chain.push_back(&sign_g());
+  for (int i = 0; i < p_.df; ++i) chain.push_back(&sign_f());
+  // The last polynomial is halved: the product below is then (a - b) sign(a - b) / 2.
+  std::vector<double> half = chain.back()->coeffs();
+  for (auto& v : half) v /= 2;
+  const circuits::Polynomial last_half(half, chain.back()->basis(), chain.back()->a(),
+                                       chain.back()->b());
+  chain.back() = &last_half;
+  ckks::Ciphertext s = d;
+  std::size_t p = 0;
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    const std::size_t dep = circuits::PolynomialEvaluator::depth(*chain[i]);
+    const bool last = i + 1 == chain.size();
+    s = refresh(s, last ? dep + 1 : dep, st);
+    double target = delta;
+    if (last) {
+      // The last sign polynomial lands at q_p so that d * sign rescales back onto delta.
+      p = std::min(d.level(), s.level() - dep);
+      target = static_cast<double>(ctx_.params().q_primes[p]);
+    }
+    s = pe_.evaluate(s, *chain[i], target);
+  }
+  for (auto* c : {&m, &b, &d, &s}) ev_.drop_to_level_inplace(*c, p);
+  ckks::Ciphertext out = ev_.multiply_relin(d, s, rlk_);
+  ckks::Ciphertext mean = ev_.add(m, b);
+  ev_.multiply_const_inplace(mean, 0.5, static_cast<double>(ctx_.params().q_primes[p]));
+  mean.scale = out.scale;  // both delta * q_p
+  ev_.add_inplace(out, mean);
+  ev_.rescale_inplace(out);
+  out.scale = delta;
+  return out;
+}
+
+ckks::Ciphertext EncryptedSoftmax::row_max(const ckks::Ciphertext& u, const rlwe::GaloisKeys& gk,
+                                           SoftmaxStats& st) const {
+  ckks::Ciphertext m = u;
+  for (std::size_t k = 1; k < c_pad_; k <<= 1) m = max_round(m, static_cast<long long>(k), gk, st);
+  return m;
+}
+
+ckks::Ciphertext EncryptedSoftmax::exp_shifted(const ckks::Ciphertext& x_in,
+                                               const ckks::Ciphertext& m_in,
+                                               const rlwe::GaloisKeys& gk, SoftmaxStats& st) const {
+  const double delta = ctx_.default_scale();
+  const std::size_t need = 1 + circuits::PolynomialEvaluator::depth(exp_unit_);
+  const auto two_r = static_cast<std::int64_t>(2 * p_.r_max);
+  ckks::Ciphertext m = broadcast(refresh(m_in, need + 1, st), gk);
+  ckks::Ciphertext x = x_in;
+  if (std::abs(x.scale / delta - 1) > 1e-9) ev_.match_scale_inplace(x, delta);
+  if (x.level() < need) {
+    // The logits arrive too low: bootstrap them normalised (their error, times 2R, then shows
+    // in the output; logits at level >= need avoid this).
+    ev_.multiply_const_inplace(x, 1.0 / static_cast<double>(two_r));
+    ev_.rescale_inplace(x);
+    x.scale = delta;
+    x = refresh(x, need, st);
+    ev_.multiply_integer_inplace(x, two_r);
+  }
+  ev_.multiply_integer_inplace(m, two_r);  // back to original units: exact, no level
+  ev_.align_levels_inplace(x, m);
+  ckks::Ciphertext d = ev_.sub(x, m);
+  // The change of variable onto [-1, 1], with the padded classes sent to -1 (exp ~ 0 there).
+  const double a = -2 * p_.r_max - 1, b = p_.margin;
+  std::vector<double> mul(real_mask_.size()), add(real_mask_.size());
+  for (std::size_t j = 0; j < real_mask_.size(); ++j) {
+    mul[j] = real_mask_[j] * 2 / (b - a);
+    add[j] = real_mask_[j] ? -(a + b) / (b - a) : -1.0;
+  }
+  const double q = static_cast<double>(ctx_.params().q_primes[d.level()]);
+  ckks::Ciphertext y = ev_.multiply_plain(d, plain(mul, d.level(), q));
+  ev_.rescale_inplace(y);
+  y.scale = delta;
+  ev_.add_plain_inplace(y, plain(add, y.level(), delta));
+  return pe_.evaluate(y, exp_unit_, delta);
+}
+
+ckks::Ciphertext EncryptedSoftmax::row_sum(const ckks::Ciphertext& e, const rlwe::GaloisKeys& gk,
+                                           SoftmaxStats& st) const {
+  ckks::Ciphertext z = e;
+  for (std::size_t k = 1; k < c_pad_; k <<= 1)
+    ev_.add_inplace(z, ev_.rotate(z, static_cast<long long>(k), gk));
+  // Divided by c_pad on the way (free with the mask): row sums <= c / c_pad bootstrap well.
+  return retile(z, gk, st, 1.0 / static_cast<double>(c_pad_));
+}
+
+ckks::Ciphertext EncryptedSoftmax::divide(const ckks::Ciphertext& e, const ckks::Ciphertext& z,
+                                          SoftmaxStats& st) const {
+  // Goldschmidt division (softmax/plain.h): N = e/R, D = z/R; F = 2 - D, N <- N F, D <- D F.
+  // z arrives divided by c_pad (row_sum).
+  ckks::Ciphertext n = refresh(e, 1, st), d = refresh(z, 1, st);
+  ev_.align_levels_inplace(n, d);
+  const double factor[] = {1.0 / polys_.inv_r, static_cast<double>(c_pad_) / polys_.inv_r};
+  ckks::Ciphertext* parts[] = {&n, &d};
+  for (int i = 0; i < 2; ++i) {
+    ev_.multiply_const_inplace(*parts[i], factor[i]);
+    ev_.rescale_inplace(*parts[i]);
+    parts[i]->scale = ctx_.default_scale();
+  }
+  for (int i = 0; i <= polys_.inv_iters; ++i) {
+    if (d.level() < 1) {
+      n = refresh(n, 1, st);
+      d = refresh(d, 1, st);
+      ev_.align_levels_inplace(n, d);
+    }
+    ckks::Ciphertext f = ev_.negate(d);
+    ev_.add_const_inplace(f, 2.0);
+    ev_.multiply_relin_inplace(n, f, rlk_);
+    ev_.multiply_relin_inplace(d, f, rlk_);
+    ev_.rescale_inplace(n);
+    ev_.rescale_inplace(d);
+  }
+  return n;
+}
+
+ckks::Ciphertext EncryptedSoftmax::apply(const ckks::Ciphertext& x, const rlwe::GaloisKeys& gk,
+                                         SoftmaxStats* stats) const {
+  SoftmaxStats st;
+  const ckks::Ciphertext u = normalize(x);
+  const ckks::Ciphertext m = row_max(u, gk, st);
+  const ckks::Ciphertext e = exp_shifted(x, m, gk, st);
+  const ckks::Ciphertext z = row_sum(e, gk, st);
+  ckks::Ciphertext out = divide(e, z, st);
+  if (stats) *stats = st;
+  return out;
+}
+
+}  // namespace hetal::softmax

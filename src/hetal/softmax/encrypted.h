@@ -1,0 +1,98 @@
+// Encrypted softmax (our pipeline of softmax/plain.h) on logits in DiagABT's output layout: a
+// batch x c block, each row's c_pad entries repeated s1 / c_pad times across the block row
+// (matrix::Packing::tiled_cols). The output probabilities come back in the same layout, which
+// is what DiagATB takes for P - Y, so the training loop closes.
+//
+// Row operations (tournament max, row sum) rotate by 1, 2, .., c_pad / 2 inside each block
+// row; the last copy of every row picks up the next row's entries, so the row sum is re-tiled
+// from the first copy (one mask, one level) and the shift is broadcast from the row's first
+// slot (one mask, one level). This needs at least two copies (s1 >= 2 c_pad).
+//
+// Every piece lands on the default scale, so bootstrapping can refresh any intermediate; all
+// bootstrapped values lie in [-2, 2] (normalised logits, comparison signs, exp / c_pad, row
+// sums / c_pad, Goldschmidt's N and D). The logits themselves are never bootstrapped when they
+// arrive at level >= 9: exp takes x - shift from the input, so bootstrapping errors only touch
+// the shift, which softmax ignores.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "hetal/circuits/bootstrapping/bootstrapper.h"
+#include "hetal/circuits/polynomial/polynomial_evaluator.h"
+#include "hetal/matrix/layout.h"
+#include "hetal/softmax/plain.h"
+
+namespace hetal::softmax {
+
+struct SoftmaxStats {
+  std::size_t bootstraps = 0;
+};
+
+class EncryptedSoftmax {
+ public:
+  EncryptedSoftmax(const ckks::Context& ctx, const ckks::Encoder& enc, const ckks::Evaluator& ev,
+                   const rlwe::RelinKey& rlk, std::size_t classes, matrix::BlockShape block,
+                   OursParams params = {});
+  EncryptedSoftmax(const ckks::Context&, const ckks::Encoder&, const ckks::Evaluator&,
+                   rlwe::RelinKey&&, std::size_t, matrix::BlockShape, OursParams = {}) = delete;
+
+  /// Bootstrapping for the pieces that run out of levels (null: throw instead).
+  void set_bootstrapper(const circuits::Bootstrapper* boot, const circuits::BootstrapKeys* keys) {
+    boot_ = boot;
+    boot_keys_ = keys;
+  }
+
+  /// Rotation steps the Galois keys must cover.
+  std::vector<long long> rotations() const;
+  /// Levels the whole pipeline consumes without bootstrapping (the depth).
+  std::size_t depth() const;
+  const OursPolynomials& polynomials() const { return polys_; }
+
+  /// Whole pipeline: logits (original units, default scale) -> probabilities.
+  ckks::Ciphertext apply(const ckks::Ciphertext& x, const rlwe::GaloisKeys& gk,
+                         SoftmaxStats* stats = nullptr) const;
+
+  // The pieces, each against its plain counterpart in the tests.
+  /// x / (2R) on the real classes, -1/2 on the padded ones (1 level).
+  ckks::Ciphertext normalize(const ckks::Ciphertext& x) const;
+  /// Tournament max of normalised values (3 (dg + df) + 1 levels per round); the value at each
+  /// row's first slot is the shift.
+  ckks::Ciphertext row_max(const ckks::Ciphertext& u, const rlwe::GaloisKeys& gk,
+                           SoftmaxStats& st) const;
+  /// e^(x - 2R m - margin) with m broadcast from each row's first slot, 0 on padded classes
+  /// (1 + 1 + exp depth levels).
+  ckks::Ciphertext exp_shifted(const ckks::Ciphertext& x, const ckks::Ciphertext& m,
+                               const rlwe::GaloisKeys& gk, SoftmaxStats& st) const;
+  /// Row sums / c_pad, re-tiled (1 level).
+  ckks::Ciphertext row_sum(const ckks::Ciphertext& e, const rlwe::GaloisKeys& gk,
+                           SoftmaxStats& st) const;
+  /// e / z by Goldschmidt (iterations + 2 levels).
+  ckks::Ciphertext divide(const ckks::Ciphertext& e, const ckks::Ciphertext& z,
+                          SoftmaxStats& st) const;
+
+ private:
+  ckks::Ciphertext refresh(const ckks::Ciphertext& c, std::size_t need, SoftmaxStats& st) const;
+  ckks::Ciphertext retile(const ckks::Ciphertext& c, const rlwe::GaloisKeys& gk, SoftmaxStats& st,
+                          double factor = 1.0) const;
+  ckks::Ciphertext broadcast(const ckks::Ciphertext& c, const rlwe::GaloisKeys& gk) const;
+  ckks::Ciphertext max_round(const ckks::Ciphertext& m, long long step, const rlwe::GaloisKeys& gk,
+                             SoftmaxStats& st) const;
+  ckks::Plaintext plain(const std::vector<double>& v, std::size_t level, double scale) const;
+
+  const ckks::Context& ctx_;
+  const ckks::Encoder& enc_;
+  const ckks::Evaluator& ev_;
+  const rlwe::RelinKey& rlk_;
+  circuits::PolynomialEvaluator pe_;
+  std::size_t c_, c_pad_;
+  matrix::BlockShape block_;
+  OursParams p_;
+  OursPolynomials polys_;
+  circuits::Polynomial exp_unit_;  // polys_.exp on [-1, 1] (the change of variable is masked)
+  std::vector<double> real_mask_, first_copy_;
+  const circuits::Bootstrapper* boot_ = nullptr;
+  const circuits::BootstrapKeys* boot_keys_ = nullptr;
+};
+
+}  // namespace hetal::softmax
