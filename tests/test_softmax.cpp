@@ -143,10 +143,67 @@ TEST(EncryptedSoftmax, WholePipelineWithBootstrapping) {
   }
 }
 
+TEST(EncryptedSoftmax, OneCopyPerRow) {
+  // HETAL's training shape can leave a single copy of the classes per block row.
+  Env& e = env();
+  const matrix::BlockShape one{1024, 4};
+  softmax::EncryptedSoftmax sm(e.ctx, e.enc, e.ev, e.rlk, kClasses, one);
+  sm.set_bootstrapper(&e.boot, &e.boot_keys);
+  const GaloisKeys gk = e.kg.galois_keys(e.sk, sm.rotations(), false, 9);
+  const matrix::Matrix x = random_logits(one.s0, 128, 4);
+  const auto slots = matrix::pack(matrix::Layout::tiled_cols(x.rows, kClasses, one), x)[0];
+  const Ciphertext cx =
+      e.encryptor.encrypt(e.enc.encode(std::span<const double>(slots), 9, e.ctx.default_scale()));
+  const auto pv = decrypt(sm.apply(cx, gk));
+  double err = 0;
+  for (std::size_t r = 0; r < x.rows; ++r) {
+    const auto want = softmax::exact(std::vector<double>{x(r, 0), x(r, 1), x(r, 2)});
+    for (std::size_t j = 0; j < kClasses; ++j)
+      err = std::max(err, std::abs(pv[r * one.s1 + j] - want[j]));
+  }
+  EXPECT_LT(err, 1e-4);
+}
+
+TEST(EncryptedSoftmax, HetalDomainExtensionAndExpMatchTheirPlainPolynomials) {
+  Env& e = env();
+  const circuits::PolynomialEvaluator pe(e.ctx, e.ev, e.rlk);
+  core::Prng p(core::Seed{5});
+  std::vector<double> u(e.ctx.max_slots());  // (x - max) / 256 for x - max in [-256, 0]
+  for (auto& v : u) v = -static_cast<double>(p.next_u64() >> 11) * 0x1p-53;
+  for (bool precise : {false, true}) {
+    softmax::HetalParams hp;
+    hp.precise = precise;
+    softmax::SoftmaxStats st;
+    const Ciphertext cu =
+        e.encryptor.encrypt(e.enc.encode(std::span<const double>(u), 9, e.ctx.default_scale()));
+    const auto got =
+        decrypt(softmax::hetal_domain_extension(pe, cu, hp, 256, &e.boot, &e.boot_keys, &st));
+    const auto steps = softmax::hetal_domain_extension(hp, 256);
+    double err = 0;
+    for (std::size_t i = 0; i < u.size(); ++i) {
+      double want = u[i];
+      for (const auto& s : steps) want = s(want);
+      err = std::max(err, std::abs(got[i] - want) * 256);  // original units
+    }
+    EXPECT_GE(st.bootstraps, 1u);
+    EXPECT_LT(err, 1e-2) << precise;  // bootstrapping noise times 256
+  }
+  // exp: v = x / 8 in [-1, 0], 7 levels.
+  const Ciphertext cv =
+      e.encryptor.encrypt(e.enc.encode(std::span<const double>(u), 9, e.ctx.default_scale()));
+  const Ciphertext ce = softmax::hetal_exp(pe, e.ev, e.rlk, cv);
+  EXPECT_EQ(ce.level(), 2u);
+  const auto got = decrypt(ce);
+  double err = 0;
+  for (std::size_t i = 0; i < u.size(); ++i)
+    err = std::max(err, std::abs(got[i] - softmax::hetal_exp(u[i])));
+  EXPECT_LT(err, 1e-6);
+}
+
 TEST(EncryptedSoftmax, RefusesBadShapesAndMissingLevels) {
   Env& e = env();
-  EXPECT_THROW(softmax::EncryptedSoftmax(e.ctx, e.enc, e.ev, e.rlk, 3, {1024, 4}),
-               std::invalid_argument);  // one copy only
+  EXPECT_THROW(softmax::EncryptedSoftmax(e.ctx, e.enc, e.ev, e.rlk, 3, {2048, 2}),
+               std::invalid_argument);  // rows narrower than the padded classes
   softmax::EncryptedSoftmax sm(e.ctx, e.enc, e.ev, e.rlk, kClasses, kBlock);
   const GaloisKeys gk = e.kg.galois_keys(e.sk, sm.rotations(), false, 9);
   // At level 9 without a bootstrapper the tournament runs out of levels.

@@ -24,28 +24,22 @@ EncryptedSoftmax::EncryptedSoftmax(const ckks::Context& ctx, const ckks::Encoder
       (block.slots() & (block.slots() - 1))) {
     throw std::invalid_argument("softmax: the block must fill a power-of-two slot count");
   }
-  if (block.s1 % c_pad_ != 0 || block.s1 < 2 * c_pad_) {
+  if (block.s1 % c_pad_ != 0) {
     throw std::invalid_argument("softmax: block rows of " + std::to_string(block.s1) +
-                                " slots need at least two copies of the " + std::to_string(c_pad_) +
+                                " slots do not hold whole copies of the " + std::to_string(c_pad_) +
                                 " padded classes");
   }
   const double two_r = 2 * p_.r_max;
   if (two_r != std::round(two_r) || two_r < 1)
     throw std::invalid_argument("softmax: 2R must be a positive integer");
   real_mask_.resize(block.slots());
-  first_copy_.resize(block.slots());
-  for (std::size_t j = 0; j < block.slots(); ++j) {
-    const std::size_t col = j % block.s1;
-    real_mask_[j] = col % c_pad_ < c_ ? 1.0 : 0.0;
-    first_copy_[j] = col < c_pad_ ? 1.0 : 0.0;
-  }
+  for (std::size_t j = 0; j < block.slots(); ++j)
+    real_mask_[j] = (j % block.s1) % c_pad_ < c_ ? 1.0 : 0.0;
 }
 
 std::vector<long long> EncryptedSoftmax::rotations() const {
   std::vector<long long> r;
   for (std::size_t k = 1; k < c_pad_; k <<= 1) r.push_back(static_cast<long long>(k));
-  for (std::size_t s = 1; s < block_.s1 / c_pad_; s <<= 1)
-    r.push_back(-static_cast<long long>(s * c_pad_));
   for (std::size_t s = 1; s < block_.s1; s <<= 1) r.push_back(-static_cast<long long>(s));
   return r;
 }
@@ -96,32 +90,19 @@ ckks::Ciphertext EncryptedSoftmax::normalize(const ckks::Ciphertext& x) const {
   return u;
 }
 
-ckks::Ciphertext EncryptedSoftmax::retile(const ckks::Ciphertext& in, const rlwe::GaloisKeys& gk,
-                                          SoftmaxStats& st, double factor) const {
+ckks::Ciphertext EncryptedSoftmax::broadcast(const ckks::Ciphertext& in, const rlwe::GaloisKeys& gk,
+                                             SoftmaxStats& st, double factor) const {
+  // The value at each block row's first slot (times factor), in every slot of that row. The
+  // first slot is the only one whose rotations by 1 .. c_pad - 1 stay inside its row, and one
+  // value per row carries the same noise into every class: per-slot differences in the shift
+  // would break the shift invariance that makes the max's error harmless.
   const ckks::Ciphertext c = refresh(in, 1, st);
   const double q = static_cast<double>(ctx_.params().q_primes[c.level()]);
-  std::vector<double> mask(first_copy_);
-  for (auto& v : mask) v *= factor;
+  std::vector<double> mask(block_.slots(), 0.0);
+  for (std::size_t j = 0; j < mask.size(); j += block_.s1) mask[j] = factor;
   ckks::Ciphertext r = ev_.multiply_plain(c, plain(mask, c.level(), q));
   ev_.rescale_inplace(r);
   r.scale = c.scale;
-  const std::size_t copies = block_.s1 / c_pad_;
-  if (copies > 1) ev_.rotate_sum_inplace(r, copies, -static_cast<long long>(c_pad_), gk);
-  return r;
-}
-
-ckks::Ciphertext EncryptedSoftmax::broadcast(const ckks::Ciphertext& in,
-                                             const rlwe::GaloisKeys& gk) const {
-  // The value at each block row's first slot, in every slot of that row: one shift per row,
-  // carrying the same noise into every class (per-slot differences would break the shift
-  // invariance that makes the max's error harmless).
-  if (in.level() < 1) throw std::invalid_argument("softmax: broadcast needs a level");
-  const double q = static_cast<double>(ctx_.params().q_primes[in.level()]);
-  std::vector<double> mask(first_copy_.size(), 0.0);
-  for (std::size_t j = 0; j < mask.size(); j += block_.s1) mask[j] = 1;
-  ckks::Ciphertext r = ev_.multiply_plain(in, plain(mask, in.level(), q));
-  ev_.rescale_inplace(r);
-  r.scale = in.scale;
   ev_.rotate_sum_inplace(r, block_.s1, -1, gk);
   return r;
 }
@@ -180,7 +161,7 @@ ckks::Ciphertext EncryptedSoftmax::exp_shifted(const ckks::Ciphertext& x_in,
   const double delta = ctx_.default_scale();
   const std::size_t need = 1 + circuits::PolynomialEvaluator::depth(exp_unit_);
   const auto two_r = static_cast<std::int64_t>(2 * p_.r_max);
-  ckks::Ciphertext m = broadcast(refresh(m_in, need + 1, st), gk);
+  ckks::Ciphertext m = broadcast(refresh(m_in, need + 1, st), gk, st);
   ckks::Ciphertext x = x_in;
   if (std::abs(x.scale / delta - 1) > 1e-9) ev_.match_scale_inplace(x, delta);
   if (x.level() < need) {
@@ -215,8 +196,9 @@ ckks::Ciphertext EncryptedSoftmax::row_sum(const ckks::Ciphertext& e, const rlwe
   ckks::Ciphertext z = e;
   for (std::size_t k = 1; k < c_pad_; k <<= 1)
     ev_.add_inplace(z, ev_.rotate(z, static_cast<long long>(k), gk));
-  // Divided by c_pad on the way (free with the mask): row sums <= c / c_pad bootstrap well.
-  return retile(z, gk, st, 1.0 / static_cast<double>(c_pad_));
+  // The first slot's sum, divided by c_pad on the way (free with the mask): row sums below
+  // c / c_pad bootstrap well.
+  return broadcast(z, gk, st, 1.0 / static_cast<double>(c_pad_));
 }
 
 ckks::Ciphertext EncryptedSoftmax::divide(const ckks::Ciphertext& e, const ckks::Ciphertext& z,
@@ -258,6 +240,35 @@ ckks::Ciphertext EncryptedSoftmax::apply(const ckks::Ciphertext& x, const rlwe::
   ckks::Ciphertext out = divide(e, z, st);
   if (stats) *stats = st;
   return out;
+}
+
+ckks::Ciphertext hetal_domain_extension(const circuits::PolynomialEvaluator& pe,
+                                        const ckks::Ciphertext& u, const HetalParams& p,
+                                        double scale, const circuits::Bootstrapper* boot,
+                                        const circuits::BootstrapKeys* keys, SoftmaxStats* stats) {
+  ckks::Ciphertext c = u;
+  for (const auto& step : hetal_domain_extension(p, scale)) {
+    const std::size_t need = circuits::PolynomialEvaluator::depth(step);
+    if (c.level() < need) {
+      if (!boot || !keys)
+        throw std::invalid_argument("domain extension: out of levels and no bootstrapper");
+      c = boot->bootstrap(c, *keys);
+      if (stats) ++stats->bootstraps;
+    }
+    c = pe.evaluate(c, step);
+  }
+  return c;
+}
+
+ckks::Ciphertext hetal_exp(const circuits::PolynomialEvaluator& pe, const ckks::Evaluator& ev,
+                           const rlwe::RelinKey& rlk, const ckks::Ciphertext& v) {
+  ckks::Ciphertext y = pe.evaluate(v, hetal_exp_poly());
+  for (int k = 0; k < 3; ++k) {
+    ev.square_inplace(y);
+    ev.relinearize_inplace(y, rlk);
+    ev.rescale_inplace(y);
+  }
+  return y;
 }
 
 }  // namespace hetal::softmax

@@ -3,10 +3,10 @@
 // (matrix::Packing::tiled_cols). The output probabilities come back in the same layout, which
 // is what DiagATB takes for P - Y, so the training loop closes.
 //
-// Row operations (tournament max, row sum) rotate by 1, 2, .., c_pad / 2 inside each block
-// row; the last copy of every row picks up the next row's entries, so the row sum is re-tiled
-// from the first copy (one mask, one level) and the shift is broadcast from the row's first
-// slot (one mask, one level). This needs at least two copies (s1 >= 2 c_pad).
+// Row operations (tournament max, row sum) rotate left by 1, 2, .., c_pad / 2: a block row's
+// first slot then covers exactly its own c_pad classes (other slots reach into the next row and
+// are discarded), and its value is broadcast over the row (one mask, one level). Any number of
+// copies works, one included.
 //
 // Every piece lands on the default scale, so bootstrapping can refresh any intermediate; all
 // bootstrapped values lie in [-2, 2] (normalised logits, comparison signs, exp / c_pad, row
@@ -64,7 +64,7 @@ class EncryptedSoftmax {
   /// (1 + 1 + exp depth levels).
   ckks::Ciphertext exp_shifted(const ckks::Ciphertext& x, const ckks::Ciphertext& m,
                                const rlwe::GaloisKeys& gk, SoftmaxStats& st) const;
-  /// Row sums / c_pad, re-tiled (1 level).
+  /// Row sums / c_pad, broadcast over each row (1 level).
   ckks::Ciphertext row_sum(const ckks::Ciphertext& e, const rlwe::GaloisKeys& gk,
                            SoftmaxStats& st) const;
   /// e / z by Goldschmidt (iterations + 2 levels).
@@ -73,9 +73,8 @@ class EncryptedSoftmax {
 
  private:
   ckks::Ciphertext refresh(const ckks::Ciphertext& c, std::size_t need, SoftmaxStats& st) const;
-  ckks::Ciphertext retile(const ckks::Ciphertext& c, const rlwe::GaloisKeys& gk, SoftmaxStats& st,
-                          double factor = 1.0) const;
-  ckks::Ciphertext broadcast(const ckks::Ciphertext& c, const rlwe::GaloisKeys& gk) const;
+  ckks::Ciphertext broadcast(const ckks::Ciphertext& c, const rlwe::GaloisKeys& gk,
+                             SoftmaxStats& st, double factor = 1.0) const;
   ckks::Ciphertext max_round(const ckks::Ciphertext& m, long long step, const rlwe::GaloisKeys& gk,
                              SoftmaxStats& st) const;
   ckks::Plaintext plain(const std::vector<double>& v, std::size_t level, double scale) const;
@@ -90,9 +89,22 @@ class EncryptedSoftmax {
   OursParams p_;
   OursPolynomials polys_;
   circuits::Polynomial exp_unit_;  // polys_.exp on [-1, 1] (the change of variable is masked)
-  std::vector<double> real_mask_, first_copy_;
+  std::vector<double> real_mask_;
   const circuits::Bootstrapper* boot_ = nullptr;
   const circuits::BootstrapKeys* boot_keys_ = nullptr;
 };
+
+/// HETAL's own pieces on ciphertexts (its pipeline, for comparison: ours does without them).
+/// Domain extension of u = (x - max) / scale, each step a polynomial of softmax/plain.h (2
+/// levels per step, 3 for the precise correction); bootstraps when a step runs out of levels
+/// and `boot` is given (u stays in [-1, 0] for scale = 2 R_max, so it bootstraps precisely).
+ckks::Ciphertext hetal_domain_extension(const circuits::PolynomialEvaluator& pe,
+                                        const ckks::Ciphertext& u, const HetalParams& p,
+                                        double scale, const circuits::Bootstrapper* boot = nullptr,
+                                        const circuits::BootstrapKeys* keys = nullptr,
+                                        SoftmaxStats* stats = nullptr);
+/// HETAL's exp: v = x / 8 in [-1, 0] -> p(v)^8 = e^x (4 + 3 levels).
+ckks::Ciphertext hetal_exp(const circuits::PolynomialEvaluator& pe, const ckks::Evaluator& ev,
+                           const rlwe::RelinKey& rlk, const ckks::Ciphertext& v);
 
 }  // namespace hetal::softmax

@@ -96,25 +96,38 @@ double goldschmidt_divide(double n, double z, double r, int iters) {
   return n;
 }
 
+std::vector<Polynomial> hetal_domain_extension(const HetalParams& p, double scale) {
+  std::vector<Polynomial> steps;
+  const double s2 = scale * scale;
+  for (int i = p.de_steps - 1; i >= 0; --i) {
+    const double r = p.de_r * std::pow(p.de_l, i);
+    steps.emplace_back(std::vector<double>{0, 1, 0, -4.0 / 27.0 * s2 / (r * r)}, Basis::monomial);
+  }
+  if (p.precise) {
+    const double l2 = p.de_l * p.de_l, l2n = std::pow(l2, p.de_steps);
+    const double c = 4.0 / 27.0 * (l2n - 1) / (l2n / l2 * (l2 - 1));
+    const double r2 = p.de_r * p.de_r;
+    steps.emplace_back(std::vector<double>{0, 1, 0, c / r2 * s2, 0, -c / (r2 * r2) * s2 * s2},
+                       Basis::monomial);
+  }
+  return steps;
+}
+
+double hetal_exp(double v) {
+  double y = hetal_exp_poly()(v);
+  for (int k = 0; k < 3; ++k) y *= y;
+  return y;
+}
+
 std::vector<double> hetal(std::span<const double> x, const HetalParams& p) {
   const double m = shift_of(x, p.r_max, p.dg, p.df);
+  const auto de = hetal_domain_extension(p, 1.0);
   std::vector<double> e(x.size());
   double sum = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
     double v = x[i] - m;
-    for (int s = p.de_steps - 1; s >= 0; --s) {
-      const double r = p.de_r * std::pow(p.de_l, s);
-      v -= 4.0 / 27.0 * v * v * v / (r * r);
-    }
-    if (p.precise) {
-      const double l2 = p.de_l * p.de_l, l2n = std::pow(l2, p.de_steps);
-      const double c = 4.0 / 27.0 * (l2n - 1) / (l2n / l2 * (l2 - 1));
-      const double r2 = p.de_r * p.de_r;
-      v += c / r2 * v * v * v - c / (r2 * r2) * v * v * v * v * v;
-    }
-    double y = hetal_exp_poly()(v / 8);
-    for (int k = 0; k < 3; ++k) y *= y;
-    sum += e[i] = y;
+    for (const auto& step : de) v = step(v);
+    sum += e[i] = hetal_exp(v / 8);
   }
   const double inv = goldschmidt(sum, p.inv_r, p.inv_iters);
   for (auto& v : e) v *= inv;

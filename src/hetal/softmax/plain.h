@@ -56,6 +56,13 @@ std::vector<double> hetal(std::span<const double> x, const HetalParams& p = {});
 /// HETAL's degree-8 exp polynomial (constant term first): e^x ~ p(x/8)^8 on [-8, 0].
 const Polynomial& hetal_exp_poly();
 
+/// HETAL's domain extension (Cheon-Kim-Park) step by step, as polynomials in u = x / scale
+/// (original units x): step i maps u -> u - (4/27) u^3 scale^2 / (r L^i)^2, i = n-1 .. 0; the
+/// precise variant appends u -> u + (C/r^2) scale^2 u^3 - (C/r^4) scale^4 u^5.
+std::vector<Polynomial> hetal_domain_extension(const HetalParams& p, double scale);
+/// HETAL's exp in normalised form: v = x / 8 in [-1, 0] -> p(v)^8 = e^x.
+double hetal_exp(double v);
+
 struct OursParams {
   double r_max = 128;
   /// Comparison iterations of the shift: only its range matters, and f twice (df = 2) keeps
