@@ -55,6 +55,6 @@ TEST(SoftmaxPlain, HetalReproducesItsScriptAndOursIsFarMorePrecise) {
       EXPECT_NEAR(hmax, 3.72e-3, 0.1e-3);
       EXPECT_NEAR(hsum / static_cast<double>(n), 1.38e-3, 0.1e-3);
     }
-    EXPECT_LT(omax, 1e-5) << c;  // measured 4.9e-7 (c = 3), 1.5e-6 (c = 10) on 4 x 10^6 rows
+    EXPECT_LT(omax, 1e-5) << c;  // measured 4.9e-7 (c = 3), 1.7e-6 (c = 10) on 4 x 10^6 rows
   }
 }
