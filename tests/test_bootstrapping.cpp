@@ -116,6 +116,31 @@ TEST(Bootstrapping, EncapsulatesADenseUserKey) {
   EXPECT_LT(bad.worst, 0);
 }
 
+TEST(Bootstrapping, TwoRealCiphertextsForThePriceOfOne) {
+  BootSetup t({rlwe::SecretDistribution::Kind::uniform_ternary, 0}, 101);
+  circuits::BootstrapParameters bp;
+  bp.slots = 64;
+  circuits::Bootstrapper boot(t.ctx, t.enc, t.ev, t.rlk, bp);
+  const circuits::BootstrapKeys keys = boot.generate_keys(t.kg, t.sk);
+  core::Prng p(core::Seed{102});
+  std::vector<Complex> a(64), b(64);
+  for (std::size_t i = 0; i < 64; ++i) {
+    a[i] = 2 * hetal::testing::unit_real(p) - 1;
+    b[i] = 2 * hetal::testing::unit_real(p) - 1;
+  }
+  const auto [ra, rb] = boot.bootstrap_real_pair(t.encrypt(a), t.encrypt(b), keys);
+  EXPECT_EQ(ra.level(), boot.output_level());
+  EXPECT_EQ(ra.scale, t.ctx.default_scale());
+  EXPECT_EQ(rb.scale, t.ctx.default_scale());
+  const ckks::Precision pa = precision(t.enc.decode(t.dec.decrypt(ra)), a);
+  const ckks::Precision pb = precision(t.enc.decode(t.dec.decrypt(rb)), b);
+  std::printf("pair: a %.1f / %.1f bits, b %.1f / %.1f bits\n", pa.mean, pa.worst, pb.mean,
+              pb.worst);
+  EXPECT_GT(pa.mean, 20);
+  EXPECT_GT(pb.mean, 20);
+  EXPECT_GT(std::min(pa.worst, pb.worst), 18);
+}
+
 TEST(Bootstrapping, RefusesMissingEncapsulationKeys) {
   BootSetup t({rlwe::SecretDistribution::Kind::uniform_ternary, 0}, 81);
   circuits::BootstrapParameters bp;

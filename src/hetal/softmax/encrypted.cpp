@@ -161,7 +161,15 @@ ckks::Ciphertext EncryptedSoftmax::exp_shifted(const ckks::Ciphertext& x_in,
   const double delta = ctx_.default_scale();
   const std::size_t need = 1 + circuits::PolynomialEvaluator::depth(exp_unit_);
   const auto two_r = static_cast<std::int64_t>(2 * p_.r_max);
-  ckks::Ciphertext m = broadcast(refresh(m_in, need + 1, st), gk, st);
+  ckks::Ciphertext m = refresh(m_in, need + 1, st);
+  double half = 1.0;
+  if (m.level() > m_in.level() && boot_keys_) {
+    // Bootstrapping leaves an imaginary error that exp (slope up to ~130 in y) would amplify
+    // into e's imaginary parts: keep the real part, 2 Re m = m + conj(m), halved in the mask.
+    ev_.add_inplace(m, ev_.conjugate(m, boot_keys_->galois));
+    half = 0.5;
+  }
+  m = broadcast(m, gk, st, half);
   ckks::Ciphertext x = x_in;
   if (std::abs(x.scale / delta - 1) > 1e-9) ev_.match_scale_inplace(x, delta);
   if (x.level() < need) {
@@ -216,9 +224,12 @@ ckks::Ciphertext EncryptedSoftmax::divide(const ckks::Ciphertext& e, const ckks:
   }
   for (int i = 0; i <= polys_.inv_iters; ++i) {
     if (d.level() < 1) {
-      n = refresh(n, 1, st);
-      d = refresh(d, 1, st);
-      ev_.align_levels_inplace(n, d);
+      // N and D are real and share their scale: one bootstrap refreshes both (a + i b).
+      if (!boot_ || !boot_keys_) refresh(d, 1, st);  // throws the usual message
+      auto [nn, dd] = boot_->bootstrap_real_pair(n, d, *boot_keys_);
+      ++st.bootstraps;
+      n = std::move(nn);
+      d = std::move(dd);
     }
     ckks::Ciphertext f = ev_.negate(d);
     ev_.add_const_inplace(f, 2.0);

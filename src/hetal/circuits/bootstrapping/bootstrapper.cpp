@@ -192,12 +192,12 @@ ckks::Ciphertext Bootstrapper::coeffs_to_slots(const ckks::Ciphertext& ct,
 }
 
 ckks::Ciphertext Bootstrapper::eval_mod(const ckks::Ciphertext& w, const BootstrapKeys& keys,
-                                        double content_scale) const {
+                                        double content_scale, double output_scale) const {
+  const double out = output_scale > 0 ? output_scale : out_scale_;
   // The scale that SlotsToCoeffs and the final bookkeeping (times content_scale * ratio / q0,
   // which carries the integer rounding of the input scaling) turn into exactly out_scale_.
   const double q0 = static_cast<double>(ctx_.params().q_primes[0]);
-  const double target =
-      out_scale_ * q0 / (stc_ratio_ * content_scale * std::exp2(p_.log_message_ratio));
+  const double target = out * q0 / (stc_ratio_ * content_scale * std::exp2(p_.log_message_ratio));
   // Real and imaginary halves by one conjugation: w + conj(w), (w - conj(w)) / i.
   const ckks::Ciphertext wc = ev_.conjugate(w, keys.galois);
   ckks::Ciphertext re = ev_.add(w, wc);
@@ -219,8 +219,8 @@ ckks::Ciphertext Bootstrapper::eval_mod(const ckks::Ciphertext& w, const Bootstr
 }
 
 ckks::Ciphertext Bootstrapper::slots_to_coeffs(const ckks::Ciphertext& ct,
-                                               const BootstrapKeys& keys,
-                                               double content_scale) const {
+                                               const BootstrapKeys& keys, double content_scale,
+                                               double output_scale) const {
   ckks::Ciphertext out = stc_->apply(ev_, ct, keys.galois);
   // The values are the input's, times (scale * ratio / q0) undone by the SlotsToCoeffs factor
   // up to the integer rounding of the scaling: correct that exactly in the bookkeeping.
@@ -228,17 +228,46 @@ ckks::Ciphertext Bootstrapper::slots_to_coeffs(const ckks::Ciphertext& ct,
   out.scale *= content_scale * std::exp2(p_.log_message_ratio) / q0;
   // Equal to out_scale_ up to floating-point rounding: make it exact so that sums with fresh
   // ciphertexts at that scale need no matching.
-  if (std::abs(out.scale / out_scale_ - 1) < 1e-9) out.scale = out_scale_;
+  const double want = output_scale > 0 ? output_scale : out_scale_;
+  if (std::abs(out.scale / want - 1) < 1e-9) out.scale = want;
   return out;
 }
 
-ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in,
-                                         const BootstrapKeys& keys) const {
+ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in, const BootstrapKeys& keys,
+                                         double output_scale) const {
   double content_scale = 0;
   ckks::Ciphertext ct = raise(in, keys, content_scale);
   ct = coeffs_to_slots(ct, keys);
-  ct = eval_mod(ct, keys, content_scale);
-  return slots_to_coeffs(ct, keys, content_scale);
+  ct = eval_mod(ct, keys, content_scale, output_scale);
+  return slots_to_coeffs(ct, keys, content_scale, output_scale);
+}
+
+std::pair<ckks::Ciphertext, ckks::Ciphertext> Bootstrapper::bootstrap_real_pair(
+    const ckks::Ciphertext& a, const ckks::Ciphertext& b, const BootstrapKeys& keys) const {
+  if (std::abs(a.scale / b.scale - 1) > 1e-9)
+    throw std::invalid_argument("bootstrap_real_pair: the two scales differ");
+  if (!keys.galois.has(ring::galois_element_conjugate(ctx_.log_n())))
+    throw std::invalid_argument("bootstrap_real_pair: the conjugation key is missing");
+  // Real parts first (2 Re a = a + conj(a), the halving in the scale): an imaginary error in
+  // one input would otherwise land in the other output. Key switches at the inputs' (low)
+  // level cost little.
+  ckks::Ciphertext x = a, y = b;
+  ev_.align_levels_inplace(x, y);
+  for (auto* c : {&x, &y}) {
+    ev_.add_inplace(*c, ev_.conjugate(*c, keys.galois));
+    c->scale *= 2;
+  }
+  ev_.multiply_by_i_inplace(y);
+  ev_.add_inplace(x, y);
+  const ckks::Ciphertext c = bootstrap(x, keys, out_scale_ / 2);
+  const ckks::Ciphertext cc = ev_.conjugate(c, keys.galois);
+  ckks::Ciphertext re = ev_.add(c, cc);  // 2a
+  ckks::Ciphertext im = ev_.sub(c, cc);  // 2 i b
+  ev_.multiply_by_i_inplace(im);
+  ev_.negate_inplace(im);  // 2b
+  re.scale = out_scale_;   // 2a at out_scale_ / 2 is a at out_scale_, exactly
+  im.scale = out_scale_;
+  return {std::move(re), std::move(im)};
 }
 
 }  // namespace hetal::circuits

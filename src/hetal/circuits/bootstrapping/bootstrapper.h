@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "hetal/circuits/dft/homomorphic_dft.h"
@@ -86,7 +87,14 @@ class Bootstrapper {
   bool encapsulated() const { return p_.ephemeral_hamming_weight != 0; }
 
   /// Refreshes a ciphertext (any level; it is dropped to level 0 first).
-  ckks::Ciphertext bootstrap(const ckks::Ciphertext& ct, const BootstrapKeys& keys) const;
+  /// The output lands exactly on output_scale (0: the parameters' output scale).
+  ckks::Ciphertext bootstrap(const ckks::Ciphertext& ct, const BootstrapKeys& keys,
+                             double output_scale = 0) const;
+  /// Refreshes two ciphertexts of real values (same scale) for the price of one: a + i b is
+  /// bootstrapped onto half the output scale, then split by one conjugation (the sum with the
+  /// conjugate doubles the values: bookkeeping makes that the output scale, no level).
+  std::pair<ckks::Ciphertext, ckks::Ciphertext> bootstrap_real_pair(
+      const ckks::Ciphertext& a, const ckks::Ciphertext& b, const BootstrapKeys& keys) const;
 
   /// The stages of bootstrap(), exposed for benchmarks and tests.
   /// Level 0 -> top under the user's key (scaling, encapsulation, ModRaise, SubSum); the
@@ -96,9 +104,9 @@ class Bootstrapper {
   ckks::Ciphertext coeffs_to_slots(const ckks::Ciphertext& ct, const BootstrapKeys& keys) const;
   /// EvalMod on the real and imaginary halves, recombined.
   ckks::Ciphertext eval_mod(const ckks::Ciphertext& ct, const BootstrapKeys& keys,
-                            double content_scale) const;
+                            double content_scale, double output_scale = 0) const;
   ckks::Ciphertext slots_to_coeffs(const ckks::Ciphertext& ct, const BootstrapKeys& keys,
-                                   double content_scale) const;
+                                   double content_scale, double output_scale = 0) const;
 
   /// Level 0 -> top: the coefficients are lifted centered from q0 to every prime.
   ckks::Ciphertext mod_raise(const ckks::Ciphertext& ct) const;
