@@ -403,6 +403,28 @@ TEST(Ckks, KeySwitchingWithEveryDigitCount) {
   }
 }
 
+TEST(Ckks, RescaleRefusesACollapsingScale) {
+  // Scale 2^40 squared on a level whose prime has 60 bits would rescale to 2^20: refused rather
+  // than silently imprecise.
+  const Context ctx(Parameters::preset(Preset::TB13_INSECURE), SecurityPolicy::allow_insecure);
+  const Encoder enc(ctx);
+  KeyGenerator kg(ctx, core::Seed{3});
+  const SecretKey sk = kg.secret_key();
+  Encryptor encryptor(ctx, sk);
+  const Evaluator ev(ctx);
+  const Ciphertext c = encryptor.encrypt(enc.encode(Vec(8, 0.5), 20, ctx.default_scale()));
+  Ciphertext sq = ev.square(c);
+  try {
+    ev.rescale_inplace(sq);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("scale would drop"), std::string::npos);
+  }
+  // At the user levels (40-bit primes) the same product rescales fine.
+  Ciphertext ok = ev.square(encryptor.encrypt(enc.encode(Vec(8, 0.5), 9, ctx.default_scale())));
+  EXPECT_NO_THROW(ev.rescale_inplace(ok));
+}
+
 TEST(Ckks, MatchScaleAndDropLevel) {
   Env& e = t14();
   core::Prng p(core::Seed{14});

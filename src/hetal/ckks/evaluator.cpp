@@ -1,6 +1,7 @@
 #include "hetal/ckks/evaluator.h"
 
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -320,6 +321,17 @@ void Evaluator::rescale_inplace(Ciphertext& a) const {
   const std::size_t nq = a.parts[0].nq();
   if (nq < 2) throw std::invalid_argument("rescale: ciphertext is at level 0, no prime left");
   const double q = static_cast<double>(ctx_.rns().q_primes()[nq - 1]);
+  // Below ~2^20 the rounding of the rescale alone costs all but a few bits: that happens when
+  // a product's scale does not match the prime (e.g. scale 2^40 squared on a 60-bit level), and
+  // the results would be silently wrong. Refuse instead.
+  if (a.scale / q < 0x1p20) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg,
+                  "rescale: the scale would drop to 2^%.1f (scale 2^%.1f over a %.1f-bit "
+                  "prime); work at levels whose primes match the scale",
+                  std::log2(a.scale / q), std::log2(a.scale), std::log2(q));
+    throw std::invalid_argument(msg);
+  }
   for (auto& p : a.parts) ctx_.rns().rescale_inplace(p);
   a.scale /= q;
 }
