@@ -123,6 +123,8 @@ TEST(EncryptedSoftmax, WholePipelineWithBootstrapping) {
     const matrix::Matrix x = random_logits(kBlock.s0, range, 2);
     softmax::SoftmaxStats st;
     const Ciphertext out = sm.apply(encrypt(x, 9), gk, &st);
+    // On the default scale exactly: P - Y needs no scale matching.
+    EXPECT_EQ(out.scale, e.ctx.default_scale()) << out.scale / e.ctx.default_scale() - 1;
     const auto pv = decrypt(out);
     double err = 0, err_ref = 0;
     for (std::size_t r = 0; r < x.rows; ++r) {

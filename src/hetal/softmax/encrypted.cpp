@@ -212,21 +212,39 @@ ckks::Ciphertext EncryptedSoftmax::row_sum(const ckks::Ciphertext& e, const rlwe
 ckks::Ciphertext EncryptedSoftmax::divide(const ckks::Ciphertext& e, const ckks::Ciphertext& z,
                                           SoftmaxStats& st) const {
   // Goldschmidt division (softmax/plain.h): N = e/R, D = z/R; F = 2 - D, N <- N F, D <- D F.
-  // z arrives divided by c_pad (row_sum).
+  // z arrives divided by c_pad (row_sum). Every step maps the scale S to S^2 / q_level; the
+  // last run of steps starts at the scale that makes it end exactly on the default scale, so
+  // the probabilities subtract from fresh labels without a scale-matching level.
+  const double delta = ctx_.default_scale();
+  const auto& q = ctx_.params().q_primes;
+  const int steps = polys_.inv_iters + 1;
+  // Scale to start `k` steps at `level` with so that they end on delta.
+  const auto start_scale = [&](std::size_t level, int k) {
+    double sc = delta;
+    for (int i = k - 1; i >= 0; --i) sc = std::sqrt(sc * static_cast<double>(q[level - i]));
+    return sc;
+  };
   ckks::Ciphertext n = refresh(e, 1, st), d = refresh(z, 1, st);
   ev_.align_levels_inplace(n, d);
+  const std::size_t l0 = n.level();
+  const bool last = static_cast<int>(l0 - 1) >= steps;  // no bootstrap needed afterwards
+  const double s0 = last ? start_scale(l0 - 1, steps) : delta;
+  const double cs = s0 * static_cast<double>(q[l0]) / delta;
   const double factor[] = {1.0 / polys_.inv_r, static_cast<double>(c_pad_) / polys_.inv_r};
   ckks::Ciphertext* parts[] = {&n, &d};
   for (int i = 0; i < 2; ++i) {
-    ev_.multiply_const_inplace(*parts[i], factor[i]);
+    ev_.multiply_const_inplace(*parts[i], factor[i], cs);
     ev_.rescale_inplace(*parts[i]);
-    parts[i]->scale = ctx_.default_scale();
+    parts[i]->scale = s0;
   }
-  for (int i = 0; i <= polys_.inv_iters; ++i) {
+  for (int i = 0; i < steps; ++i) {
     if (d.level() < 1) {
       // N and D are real and share their scale: one bootstrap refreshes both (a + i b).
       if (!boot_ || !boot_keys_) refresh(d, 1, st);  // throws the usual message
-      auto [nn, dd] = boot_->bootstrap_real_pair(n, d, *boot_keys_);
+      const std::size_t top = boot_->output_level();
+      const int left = steps - i;
+      const double out = static_cast<int>(top) >= left ? start_scale(top, left) : delta;
+      auto [nn, dd] = boot_->bootstrap_real_pair(n, d, *boot_keys_, out);
       ++st.bootstraps;
       n = std::move(nn);
       d = std::move(dd);
@@ -238,6 +256,7 @@ ckks::Ciphertext EncryptedSoftmax::divide(const ckks::Ciphertext& e, const ckks:
     ev_.rescale_inplace(n);
     ev_.rescale_inplace(d);
   }
+  if (std::abs(n.scale / delta - 1) < 1e-9) n.scale = delta;
   return n;
 }
 

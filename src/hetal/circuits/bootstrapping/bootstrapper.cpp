@@ -243,7 +243,9 @@ ckks::Ciphertext Bootstrapper::bootstrap(const ckks::Ciphertext& in, const Boots
 }
 
 std::pair<ckks::Ciphertext, ckks::Ciphertext> Bootstrapper::bootstrap_real_pair(
-    const ckks::Ciphertext& a, const ckks::Ciphertext& b, const BootstrapKeys& keys) const {
+    const ckks::Ciphertext& a, const ckks::Ciphertext& b, const BootstrapKeys& keys,
+    double output_scale) const {
+  const double out = output_scale > 0 ? output_scale : out_scale_;
   if (std::abs(a.scale / b.scale - 1) > 1e-9)
     throw std::invalid_argument("bootstrap_real_pair: the two scales differ");
   if (!keys.galois.has(ring::galois_element_conjugate(ctx_.log_n())))
@@ -259,14 +261,14 @@ std::pair<ckks::Ciphertext, ckks::Ciphertext> Bootstrapper::bootstrap_real_pair(
   }
   ev_.multiply_by_i_inplace(y);
   ev_.add_inplace(x, y);
-  const ckks::Ciphertext c = bootstrap(x, keys, out_scale_ / 2);
+  const ckks::Ciphertext c = bootstrap(x, keys, out / 2);
   const ckks::Ciphertext cc = ev_.conjugate(c, keys.galois);
   ckks::Ciphertext re = ev_.add(c, cc);  // 2a
   ckks::Ciphertext im = ev_.sub(c, cc);  // 2 i b
   ev_.multiply_by_i_inplace(im);
   ev_.negate_inplace(im);  // 2b
-  re.scale = out_scale_;   // 2a at out_scale_ / 2 is a at out_scale_, exactly
-  im.scale = out_scale_;
+  re.scale = out;          // 2a at out / 2 is a at out, exactly
+  im.scale = out;
   return {std::move(re), std::move(im)};
 }
 

@@ -93,8 +93,10 @@ class Bootstrapper {
   /// Refreshes two ciphertexts of real values (same scale) for the price of one: a + i b is
   /// bootstrapped onto half the output scale, then split by one conjugation (the sum with the
   /// conjugate doubles the values: bookkeeping makes that the output scale, no level).
-  std::pair<ckks::Ciphertext, ckks::Ciphertext> bootstrap_real_pair(
-      const ckks::Ciphertext& a, const ckks::Ciphertext& b, const BootstrapKeys& keys) const;
+  std::pair<ckks::Ciphertext, ckks::Ciphertext> bootstrap_real_pair(const ckks::Ciphertext& a,
+                                                                    const ckks::Ciphertext& b,
+                                                                    const BootstrapKeys& keys,
+                                                                    double output_scale = 0) const;
 
   /// The stages of bootstrap(), exposed for benchmarks and tests.
   /// Level 0 -> top under the user's key (scaling, encapsulation, ModRaise, SubSum); the
