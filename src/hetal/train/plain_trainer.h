@@ -1,0 +1,65 @@
+// Plain reference trainer (issue "Encrypted transfer learning", deliverable 3): HETAL's
+// softmax-regression head trained on features in double precision, with the exact softmax or
+// with the very approximation the encrypted path evaluates ("simulation", softmax/plain.h), so
+// encrypted runs have a yardstick and full-size runs can be predicted (hetal.md section 6).
+//
+// Model: logits = [x, 1] W^T (bias through a constant-1 feature), W of shape c x (d + 1), zero
+// initialised. Loss: cross-entropy, gradient (1/B) (P - Y)^T [X, 1]. Optimiser: mini-batch
+// Nesterov accelerated gradient with Nesterov's (k - 1) / (k + 2) momentum schedule
+// (HETAL's own schedule lives in its closed SDK), or plain gradient descent. Batches: a
+// seeded shuffle per epoch, the last partial batch kept. Early stopping on the validation
+// loss with a patience, keeping the best epoch's weights.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "hetal/matrix/layout.h"
+#include "hetal/softmax/plain.h"
+
+namespace hetal::train {
+
+struct Dataset {
+  matrix::Matrix x;            ///< n x d features
+  std::vector<std::size_t> y;  ///< n labels in [0, classes)
+  std::size_t classes = 0;
+  /// Throws std::invalid_argument naming the problem (counts, label range, non-finite values).
+  void validate() const;
+};
+
+enum class SoftmaxKind { exact, simulation };
+enum class Optimizer { nesterov, gradient_descent };
+
+struct TrainParams {
+  double learning_rate = 2.0;  ///< HETAL's MNIST value
+  std::size_t batch = 1024;
+  std::size_t max_epochs = 7;
+  Optimizer optimizer = Optimizer::nesterov;
+  SoftmaxKind softmax = SoftmaxKind::exact;
+  std::size_t patience = 3;  ///< epochs without a better validation loss (0: never stop)
+  std::uint64_t seed = 0;
+};
+
+struct EpochRecord {
+  double validation_loss = 0, validation_accuracy = 0;
+};
+
+struct TrainResult {
+  matrix::Matrix weights;  ///< c x (d + 1), the best epoch's
+  std::vector<EpochRecord> epochs;
+  std::size_t best_epoch = 0, steps = 0;
+};
+
+/// Splits off the last `fraction` of a seeded permutation as validation (HETAL: 12.5 %).
+std::pair<Dataset, Dataset> split(const Dataset& all, double validation_fraction,
+                                  std::uint64_t seed);
+
+/// Class probabilities of every row of x (n x d) under weights w (c x (d + 1)).
+matrix::Matrix predict(const matrix::Matrix& w, const matrix::Matrix& x, SoftmaxKind kind);
+double accuracy(const matrix::Matrix& w, const Dataset& data);
+double cross_entropy(const matrix::Matrix& w, const Dataset& data);
+
+TrainResult train(const Dataset& train_set, const Dataset& validation, const TrainParams& p);
+
+}  // namespace hetal::train
