@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "hetal/core/prng.h"
+#include "hetal/train/data_io.h"
 #include "hetal/train/plain_trainer.h"
 
 using namespace hetal;
@@ -93,4 +95,89 @@ TEST(PlainTrainer, RefusesBadData) {
   train::TrainParams tp;
   tp.batch = 0;
   EXPECT_THROW(train::train(d, d, tp), std::invalid_argument);
+}
+
+namespace {
+std::string temp_path(const std::string& name) { return ::testing::TempDir() + "hetal_io_" + name; }
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+/// A version-1 .npy file: magic, header padded to 64 bytes, data.
+std::string npy(const std::string& descr, bool fortran, const std::string& shape,
+                const std::string& data) {
+  std::string h = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
+                  ", 'shape': (" + shape + "), }";
+  while ((10 + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\x00';
+  out += static_cast<char>(h.size() & 0xff);
+  out += static_cast<char>(h.size() >> 8);
+  return out + h + data;
+}
+template <class T>
+std::string bytes_of(std::initializer_list<T> v) {
+  std::string s;
+  for (T x : v) s.append(reinterpret_cast<const char*>(&x), sizeof(T));
+  return s;
+}
+}  // namespace
+
+TEST(DataIo, NpyAndCsvFeaturesAndLabels) {
+  const std::string f32 = temp_path("f32.npy");
+  write_file(f32, npy("<f4", false, "2, 3", bytes_of<float>({1, 2, 3, 4, 5, 6.5f})));
+  const matrix::Matrix m = train::load_matrix(f32);
+  ASSERT_EQ(m.rows, 2u);
+  ASSERT_EQ(m.cols, 3u);
+  EXPECT_EQ(m(1, 2), 6.5);
+  // Fortran order: the same matrix stored by columns.
+  const std::string ff = temp_path("fortran.npy");
+  write_file(ff, npy("<f8", true, "2, 3", bytes_of<double>({1, 4, 2, 5, 3, 6.5})));
+  EXPECT_EQ(matrix::max_abs_diff(train::load_matrix(ff), m), 0.0);
+  // Labels as int64 and as uint8, 1-D.
+  const std::string l64 = temp_path("l64.npy"), l8 = temp_path("l8.npy");
+  write_file(l64, npy("<i8", false, "4,", bytes_of<std::int64_t>({0, 3, 1, 2})));
+  write_file(l8, npy("|u1", false, "4,", bytes_of<std::uint8_t>({0, 3, 1, 2})));
+  EXPECT_EQ(train::load_labels(l64), (std::vector<std::size_t>{0, 3, 1, 2}));
+  EXPECT_EQ(train::load_labels(l8), (std::vector<std::size_t>{0, 3, 1, 2}));
+  // CSV with a header line.
+  const std::string csv = temp_path("f.csv");
+  write_file(csv, "a,b,c\n1,2,3\r\n4, 5 ,6.5\n\n");
+  EXPECT_EQ(matrix::max_abs_diff(train::load_matrix(csv), m), 0.0);
+}
+
+TEST(DataIo, MalformedFilesAreRefusedWithTheirName) {
+  const auto refused = [](const std::string& path, const std::string& what) {
+    try {
+      train::load_matrix(path);
+    } catch (const std::invalid_argument& e) {
+      const std::string msg = e.what();
+      return msg.find(path) != std::string::npos && msg.find(what) != std::string::npos;
+    }
+    return false;
+  };
+  const std::string bad = temp_path("bad.npy"), trunc = temp_path("trunc.npy"),
+                    dtype = temp_path("dtype.npy"), ragged = temp_path("ragged.csv"),
+                    text = temp_path("text.csv"), three = temp_path("three.npy");
+  write_file(bad, "not numpy at all");
+  write_file(trunc, npy("<f8", false, "2, 3", bytes_of<double>({1, 2, 3})));
+  write_file(dtype, npy("<c16", false, "1,", std::string(16, '\0')));
+  write_file(ragged, "1,2,3\n4,5\n");
+  write_file(text, "1,2\n3,x\n");
+  write_file(three, npy("<f4", false, "1, 1, 1", bytes_of<float>({1})));
+  EXPECT_TRUE(refused(bad, "bad magic"));
+  EXPECT_TRUE(refused(trunc, "data bytes"));
+  EXPECT_TRUE(refused(dtype, "unsupported dtype"));
+  EXPECT_TRUE(refused(ragged, "line 2 has 2 fields"));
+  EXPECT_TRUE(refused(text, "line 2"));
+  EXPECT_TRUE(refused(three, "3-D"));
+  const std::string huge = temp_path("huge.npy");
+  write_file(huge, npy("<f8", false, "999999999999, 999999999999", ""));
+  EXPECT_TRUE(refused(huge, "fit"));
+  EXPECT_TRUE(refused(temp_path("missing.npy"), "cannot open"));
+  EXPECT_TRUE(refused(temp_path("x.txt"), "unknown file type"));
+  const std::string neg = temp_path("neg.csv");
+  write_file(neg, "1\n-2\n");
+  EXPECT_THROW(train::load_labels(neg), std::invalid_argument);
 }
