@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "hetal/circuits/bootstrapping/bootstrapper.h"
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/keygen.h"
@@ -27,13 +28,10 @@
 
 using namespace hetal;
 using namespace hetal::ckks;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 /// Resident and peak resident memory of this process in GiB (/proc/self/status).
 std::pair<double, double> memory_gib() {
@@ -138,9 +136,7 @@ int main(int argc, char** argv) {
   const circuits::BootstrapKeys keys = boot.generate_keys(kg, sk);
   const double t_keys = seconds_since(t0);
   const auto [rss1, hwm1] = memory_gib();
-  std::size_t rlk_bytes = 0;
-  for (std::size_t d = 0; d < rlk.key.digits(); ++d)
-    rlk_bytes += (rlk.key.b[d].size() + rlk.key.a[d].size()) * sizeof(std::uint64_t);
+  const std::size_t rlk_bytes = rlk.key.bytes();
   std::printf("\nSetup (%d threads)\n", threads.back());
   std::printf("  relinearization key: %.2f s, %.0f MB\n", t_rlk, rlk_bytes / 1e6);
   std::printf("  bootstrapping keys: %.2f s, %zu Galois keys, %.2f GB in all (both halves)\n",
@@ -150,18 +146,14 @@ int main(int argc, char** argv) {
     for (const auto& [g, k] : keys.galois.keys) {
       auto& e = by_level[k.nq];
       e.first += 1;
-      for (std::size_t d = 0; d < k.digits(); ++d)
-        e.second += (k.b[d].size() + k.a[d].size()) * sizeof(std::uint64_t);
+      e.second += k.bytes();
     }
     for (const auto& [nq, e] : by_level)
       std::printf("    %zu keys at level %zu: %.0f MB each\n", e.first, nq - 1,
                   e.second / 1e6 / e.first);
   }
   if (keys.dense_to_sparse) {
-    std::size_t b = 0;
-    for (const auto* k : {&*keys.dense_to_sparse, &*keys.sparse_to_dense})
-      for (std::size_t d = 0; d < k->digits(); ++d)
-        b += (k->b[d].size() + k->a[d].size()) * sizeof(std::uint64_t);
+    const std::size_t b = keys.dense_to_sparse->bytes() + keys.sparse_to_dense->bytes();
     std::printf("  encapsulation keys: %.0f MB\n", b / 1e6);
   }
   std::printf("  precomputed diagonals%s: %.2f s, %.2f GB\n",

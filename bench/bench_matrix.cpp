@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "hetal/ckks/context.h"
 #include "hetal/ckks/encoder.h"
 #include "hetal/ckks/encryptor.h"
@@ -40,13 +41,10 @@
 
 using namespace hetal;
 using namespace hetal::matrix;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 struct Shape {
   std::string name;

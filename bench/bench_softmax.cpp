@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/keygen.h"
 #include "hetal/core/prng.h"
@@ -48,7 +49,8 @@ double row_error(const std::vector<double>& got, const std::vector<double>& want
 // against the exact softmax and the plain reference, bootstraps, depth and time.
 int run_encrypted(const std::vector<std::size_t>& classes, bool insecure) {
   using namespace hetal::ckks;
-  using Clock = std::chrono::steady_clock;
+  using bench::Clock;
+  using bench::seconds_since;
   const Context ctx(Parameters::preset(insecure ? Preset::TB13_INSECURE : Preset::B16_H192),
                     insecure ? SecurityPolicy::allow_insecure : SecurityPolicy::require_128);
   const Encoder enc(ctx);
@@ -62,7 +64,7 @@ int run_encrypted(const std::vector<std::size_t>& classes, bool insecure) {
   const circuits::Bootstrapper boot(ctx, enc, ev, rlk, {});
   const circuits::BootstrapKeys bk = boot.generate_keys(kg, sk);
   std::printf("%s, %d threads; bootstrapping setup %.1f s\n\n", ctx.params().name.c_str(),
-              omp_get_max_threads(), std::chrono::duration<double>(Clock::now() - t0).count());
+              omp_get_max_threads(), seconds_since(t0));
   std::printf(
       "| c | block | rows | max / mean error vs exact | max vs plain reference | depth "
       "(no bootstrapping) | bootstraps | seconds |\n|---|---|---|---|---|---|---|---|\n");
@@ -86,7 +88,7 @@ int run_encrypted(const std::vector<std::size_t>& classes, bool insecure) {
     softmax::SoftmaxStats st;
     t0 = Clock::now();
     const Ciphertext out = sm.apply(cx, gk, &st);
-    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double secs = seconds_since(t0);
     const auto dv = enc.decode(dec.decrypt(out));
     Err e_exact;
     double e_ref = 0;

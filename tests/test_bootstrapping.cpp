@@ -40,8 +40,10 @@ struct BootSetup {
   Encryptor encryptor{ctx, sk};
   Decryptor dec{ctx, sk};
   Evaluator ev{ctx};
+  BootSetup(Parameters params, std::uint8_t seed)
+      : ctx(std::move(params), SecurityPolicy::allow_insecure), kg(ctx, core::Seed{seed}) {}
   BootSetup(rlwe::SecretDistribution secret, std::uint8_t seed)
-      : ctx(small_chain(secret), SecurityPolicy::allow_insecure), kg(ctx, core::Seed{seed}) {}
+      : BootSetup(small_chain(secret), seed) {}
   Ciphertext encrypt(const std::vector<Complex>& z) {
     return encryptor.encrypt(enc.encode(z, 0, ctx.default_scale()));
   }
@@ -154,24 +156,17 @@ TEST(Bootstrapping, RefusesMissingEncapsulationKeys) {
 TEST(Bootstrapping, ProductionShapeOnTheInsecureTestPreset) {
   // TB13-INSECURE: the B16-H192 chain and h = 192 user key at N = 2^13, refused by default.
   EXPECT_THROW(Context{Parameters::preset(Preset::TB13_INSECURE)}, std::invalid_argument);
-  const Context ctx(Parameters::preset(Preset::TB13_INSECURE), SecurityPolicy::allow_insecure);
-  const Encoder enc(ctx);
-  const Evaluator ev(ctx);
-  KeyGenerator kg(ctx, core::Seed{91});
-  const SecretKey sk = kg.secret_key();
-  const RelinKey rlk = kg.relin_key(sk);
-  Encryptor encryptor(ctx, sk);
-  const Decryptor dec(ctx, sk);
-  const circuits::Bootstrapper boot(ctx, enc, ev, rlk, {});
+  BootSetup t(Parameters::preset(Preset::TB13_INSECURE), 91);
+  const Context& ctx = t.ctx;
+  const circuits::Bootstrapper boot(ctx, t.enc, t.ev, t.rlk, {});
   EXPECT_EQ(boot.output_level(), 9u);
-  const circuits::BootstrapKeys keys = boot.generate_keys(kg, sk);
+  const circuits::BootstrapKeys keys = boot.generate_keys(t.kg, t.sk);
   core::Prng p(core::Seed{92});
   const std::vector<Complex> z = hetal::testing::random_unit_disk(p, ctx.max_slots());
-  const Ciphertext out =
-      boot.bootstrap(encryptor.encrypt(enc.encode(z, 0, ctx.default_scale())), keys);
+  const Ciphertext out = boot.bootstrap(t.encrypt(z), keys);
   EXPECT_EQ(out.level(), 9u);
   EXPECT_EQ(out.scale, ctx.default_scale());
-  const ckks::Precision pr = precision(enc.decode(dec.decrypt(out)), z);
+  const ckks::Precision pr = precision(t.enc.decode(t.dec.decrypt(out)), z);
   std::printf("TB13-INSECURE: mean %.1f bits, worst %.1f bits\n", pr.mean, pr.worst);
   EXPECT_GE(pr.mean, 22);
   EXPECT_GE(pr.worst, 17);

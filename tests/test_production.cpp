@@ -11,6 +11,7 @@
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/evaluator.h"
 #include "hetal/ckks/keygen.h"
+#include "hetal/ckks/precision.h"
 #include "test_util.h"
 
 using namespace hetal;
@@ -20,16 +21,6 @@ namespace {
 std::vector<Complex> unit_disk(std::size_t n, std::uint8_t seed) {
   core::Prng p(core::Seed{seed});
   return hetal::testing::random_unit_disk(p, n);
-}
-double mean_bits(const std::vector<Complex>& got, const std::vector<Complex>& want, double* worst) {
-  double m = 0, w = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    const double e = std::abs(got[i] - want[i]);
-    m += e;
-    w = std::max(w, e);
-  }
-  *worst = -std::log2(w);
-  return -std::log2(m / static_cast<double>(want.size()));
 }
 }  // namespace
 
@@ -59,19 +50,21 @@ TEST(Production, B16H192EndToEnd) {
     const Ciphertext ca = encryptor.encrypt(enc.encode(a, level, scale));
     const Ciphertext cb = encryptor.encrypt(enc.encode(b, level, scale));
     std::vector<Complex> want(n);
-    double worst = 0;
     Ciphertext p = ev.multiply_relin(ca, cb, rlk);
     ev.rescale_inplace(p);
     for (std::size_t i = 0; i < n; ++i) want[i] = a[i] * b[i];
-    EXPECT_GE(mean_bits(enc.decode(dec.decrypt(p)), want, &worst), 25) << "level " << level;
-    EXPECT_GE(worst, 22);
+    const Precision pp = precision(enc.decode(dec.decrypt(p)), want);
+    EXPECT_GE(pp.mean, 25) << "level " << level;
+    EXPECT_GE(pp.worst, 22);
     for (long long k : {1LL, -7LL}) {
       for (std::size_t i = 0; i < n; ++i) want[i] = a[(i + n + k) % n];
-      EXPECT_GE(mean_bits(enc.decode(dec.decrypt(ev.rotate(ca, k, gk))), want, &worst), 25);
-      EXPECT_GE(worst, 22);
+      const Precision pr = precision(enc.decode(dec.decrypt(ev.rotate(ca, k, gk))), want);
+      EXPECT_GE(pr.mean, 25);
+      EXPECT_GE(pr.worst, 22);
     }
     for (std::size_t i = 0; i < n; ++i) want[i] = std::conj(a[i]);
-    EXPECT_GE(mean_bits(enc.decode(dec.decrypt(ev.conjugate(ca, gk))), want, &worst), 25);
-    EXPECT_GE(worst, 22);
+    const Precision pc = precision(enc.decode(dec.decrypt(ev.conjugate(ca, gk))), want);
+    EXPECT_GE(pc.mean, 25);
+    EXPECT_GE(pc.worst, 22);
   }
 }

@@ -54,6 +54,12 @@ class SwitchingKey {
   std::vector<RnsPoly> b, a;
   core::Seed seed{};
   std::size_t digits() const { return b.size(); }
+  /// Resident size of both halves of every digit.
+  std::size_t bytes() const {
+    std::size_t words = 0;
+    for (std::size_t d = 0; d < digits(); ++d) words += b[d].size() + a[d].size();
+    return words * sizeof(std::uint64_t);
+  }
 };
 
 class RelinKey {

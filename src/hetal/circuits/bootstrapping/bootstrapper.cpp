@@ -5,7 +5,6 @@
 #include <cmath>
 #include <map>
 #include <numbers>
-#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -14,19 +13,11 @@
 
 namespace hetal::circuits {
 
-namespace {
-std::size_t key_bytes(const rlwe::SwitchingKey& k) {
-  std::size_t words = 0;
-  for (std::size_t d = 0; d < k.digits(); ++d) words += k.b[d].size() + k.a[d].size();
-  return words * sizeof(std::uint64_t);
-}
-}  // namespace
-
 std::size_t BootstrapKeys::bytes() const {
   std::size_t total = 0;
-  for (const auto& [g, k] : galois.keys) total += key_bytes(k);
-  if (dense_to_sparse) total += key_bytes(*dense_to_sparse);
-  if (sparse_to_dense) total += key_bytes(*sparse_to_dense);
+  for (const auto& [g, k] : galois.keys) total += k.bytes();
+  if (dense_to_sparse) total += dense_to_sparse->bytes();
+  if (sparse_to_dense) total += sparse_to_dense->bytes();
   return total;
 }
 
@@ -70,14 +61,6 @@ Bootstrapper::Bootstrapper(const ckks::Context& ctx, const ckks::Encoder& enc,
 
 std::size_t Bootstrapper::depth() const { return p_.cts_levels + mod1_->depth() + p_.stc_levels; }
 std::size_t Bootstrapper::output_level() const { return ctx_.max_level() - depth(); }
-
-std::vector<long long> Bootstrapper::rotations() const {
-  std::set<long long> r;
-  for (long long k : cts_->rotations()) r.insert(k);
-  for (long long k : stc_->rotations()) r.insert(k);
-  for (std::size_t s = slots_; s < ctx_.max_slots(); s <<= 1) r.insert(static_cast<long long>(s));
-  return {r.begin(), r.end()};
-}
 
 ckks::Ciphertext Bootstrapper::mod_raise(const ckks::Ciphertext& ct) const {
   if (ct.level() != 0 || ct.size() != 2)

@@ -72,8 +72,6 @@ class Bootstrapper {
   Bootstrapper(const ckks::Context& ctx, const ckks::Encoder& enc, const ckks::Evaluator& ev,
                const rlwe::RelinKey& rlk, BootstrapParameters params);
 
-  /// Galois steps the bootstrapping keys must cover (plus conjugation).
-  std::vector<long long> rotations() const;
   /// Levels consumed from the top of the chain.
   std::size_t depth() const;
   /// Output level: max_level - depth().
