@@ -7,27 +7,14 @@
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/keygen.h"
 #include "hetal/softmax/encrypted.h"
+#include "tb13_env.h"
 
 using namespace hetal;
 using namespace hetal::ckks;
 
 namespace {
-struct Env {
-  Context ctx{Parameters::preset(Preset::TB13_INSECURE), SecurityPolicy::allow_insecure};
-  Encoder enc{ctx};
-  Evaluator ev{ctx};
-  KeyGenerator kg{ctx, core::Seed{41}};
-  SecretKey sk = kg.secret_key();
-  RelinKey rlk = kg.relin_key(sk);
-  Encryptor encryptor{ctx, sk};
-  Decryptor dec{ctx, sk};
-  circuits::Bootstrapper boot{ctx, enc, ev, rlk, {}};
-  circuits::BootstrapKeys boot_keys = boot.generate_keys(kg, sk);
-};
-Env& env() {
-  static Env e;
-  return e;
-}
+using Env = hetal::test::Tb13Env;
+Env& env() { return hetal::test::tb13_env(); }
 
 constexpr std::size_t kClasses = 3;
 const matrix::BlockShape kBlock{512, 8};  // 4096 slots: rows of 8 = two copies of c_pad = 4

@@ -1,5 +1,7 @@
-// hetal: command-line front end of the CKKS engine.
-//   hetal tour                      engine tour at the production parameters (the main job for now)
+// hetal: command-line front end.
+//   hetal demo                      encrypted training end to end on MNIST (the main job)
+//   hetal client ... / server ...   the training protocol's two roles (train_commands.h)
+//   hetal tour                      engine tour at the production parameters
 //   hetal params                    parameter chain and security verdict
 //   hetal keygen / encrypt / eval / decrypt
 //                                   real keys and ciphertexts in files, client and server roles
@@ -27,6 +29,7 @@
 #include "hetal/ckks/keygen.h"
 #include "hetal/ckks/precision.h"
 #include "hetal/ckks/serialization.h"
+#include "train_commands.h"
 
 using namespace hetal;
 using namespace hetal::ckks;
@@ -424,12 +427,15 @@ int main(int argc, char** argv) {
   decrypt->add_option("--in", in, "ciphertext file")->required();
   decrypt->add_option("--count", count, "values to print (0: all)")->capture_default_str();
 
+  cli::TrainingCommands training(app, insecure);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
+    if (int code = 0; training.run(code)) return code;
     if (*tour) return run_tour(preset, insecure);
     if (*params) {
       print_params(

@@ -57,6 +57,8 @@ const char* type_name(std::uint16_t t) {
       return "Ciphertext";
     case ObjectType::SeededCiphertext:
       return "SeededCiphertext";
+    case ObjectType::SwitchingKey:
+      return "SwitchingKey";
   }
   return nullptr;
 }
@@ -190,17 +192,17 @@ unsigned prime_bits(u64 q) {
   return static_cast<unsigned>(std::bit_width(q));
 }  // ceil(log2 q), q not a power of 2
 
-u64 poly_bytes(const Context& ctx, std::size_t nq, std::size_t np) {
+u64 poly_bytes(const rns::RnsContext& rns, std::size_t nq, std::size_t np) {
   u64 s = 8;
   for (std::size_t i = 0; i < nq + np; ++i) {
-    s = sat_add(s, packed_bytes(ctx.n(), prime_bits(ctx.rns().mod_of(nq, i).value)));
+    s = sat_add(s, packed_bytes(rns.n(), prime_bits(rns.mod_of(nq, i).value)));
   }
   return s;
 }
 
 u64 max_switching_key_bytes(const Context& ctx) {
   const std::size_t L = ctx.rns().q_count(), K = ctx.rns().p_count();
-  return sat_add(8 + kSeedBytes, sat_mul(ctx.rns().digits(L), poly_bytes(ctx, L, K)));
+  return sat_add(8 + kSeedBytes, sat_mul(ctx.rns().digits(L), poly_bytes(ctx.rns(), L, K)));
 }
 
 u64 max_payload(const Context* ctx, ObjectType t) {
@@ -212,17 +214,18 @@ u64 max_payload(const Context* ctx, ObjectType t) {
     case ObjectType::SecretKey:
       return 4 + packed_bytes(N, 2);
     case ObjectType::PublicKey:
-      return sat_add(poly_bytes(*ctx, L, K), kSeedBytes);
+      return sat_add(poly_bytes(ctx->rns(), L, K), kSeedBytes);
     case ObjectType::RelinKey:
+    case ObjectType::SwitchingKey:  // over the context's basis or a sub-basis of it
       return max_switching_key_bytes(*ctx);
     case ObjectType::GaloisKeys:
       return sat_add(4, sat_mul(N, sat_add(8, max_switching_key_bytes(*ctx))));
     case ObjectType::Plaintext:
-      return sat_add(20, poly_bytes(*ctx, L, 0));
+      return sat_add(20, poly_bytes(ctx->rns(), L, 0));
     case ObjectType::Ciphertext:
-      return sat_add(20, sat_mul(3, poly_bytes(*ctx, L, 0)));
+      return sat_add(20, sat_mul(3, poly_bytes(ctx->rns(), L, 0)));
     case ObjectType::SeededCiphertext:
-      return sat_add(poly_bytes(*ctx, L, 0), kSeedBytes + 16);
+      return sat_add(poly_bytes(ctx->rns(), L, 0), kSeedBytes + 16);
     default:
       return 0;
   }
@@ -272,23 +275,23 @@ class Writer {
   Bytes scratch_;
 };
 
-void write_poly(Writer& w, const Context& ctx, const ring::RnsPoly& p, std::size_t expected_np,
-                const char* what) {
-  const std::size_t nq = p.nq(), np = p.np(), N = ctx.n();
+void write_poly(Writer& w, const rns::RnsContext& rns, const ring::RnsPoly& p,
+                std::size_t expected_np, const char* what) {
+  const std::size_t nq = p.nq(), np = p.np(), N = rns.n();
   if (w.counting()) {
     if (p.n() != N)
       w.fail(std::string(what) + " has ring degree " + std::to_string(p.n()) +
              ", the context has " + std::to_string(N));
-    if (nq == 0 || nq > ctx.rns().q_count()) {
+    if (nq == 0 || nq > rns.q_count()) {
       w.fail(std::string(what) + " has " + std::to_string(nq) + " Q limbs, the context allows 1.." +
-             std::to_string(ctx.rns().q_count()));
+             std::to_string(rns.q_count()));
     }
     if (np != expected_np) {
       w.fail(std::string(what) + " has " + std::to_string(np) + " P limbs, expected " +
              std::to_string(expected_np));
     }
     for (std::size_t i = 0; i < nq + np; ++i) {
-      const u64 q = ctx.rns().mod_of(nq, i).value;
+      const u64 q = rns.mod_of(nq, i).value;
       const u64* x = p.limb(i);
       for (std::size_t k = 0; k < N; ++k) {
         if (x[k] >= q) {
@@ -297,13 +300,13 @@ void write_poly(Writer& w, const Context& ctx, const ring::RnsPoly& p, std::size
         }
       }
     }
-    w.skip(poly_bytes(ctx, nq, np));
+    w.skip(poly_bytes(rns, nq, np));
     return;
   }
   w.u32(static_cast<std::uint32_t>(nq));
   w.u32(static_cast<std::uint32_t>(np));
   for (std::size_t i = 0; i < nq + np; ++i) {
-    const unsigned bits = prime_bits(ctx.rns().mod_of(nq, i).value);
+    const unsigned bits = prime_bits(rns.mod_of(nq, i).value);
     Bytes& buf = w.scratch();
     buf.assign(packed_bytes(N, bits), 0);
     pack(p.limb(i), N, bits, buf.data());
@@ -456,9 +459,9 @@ class Reader {
 };
 
 /// A polynomial with `expected_np` P limbs and, if required_nq != 0, exactly that many Q limbs.
-ring::RnsPoly read_poly(Reader& r, const Context& ctx, std::size_t expected_np,
+ring::RnsPoly read_poly(Reader& r, const rns::RnsContext& rns, std::size_t expected_np,
                         std::size_t required_nq, const char* what) {
-  const std::size_t L = ctx.rns().q_count(), N = ctx.n();
+  const std::size_t L = rns.q_count(), N = rns.n();
   const std::uint32_t nq = r.u32();
   const std::uint32_t np = r.u32();
   if (nq == 0 || nq > L) {
@@ -476,7 +479,7 @@ ring::RnsPoly read_poly(Reader& r, const Context& ctx, std::size_t expected_np,
   ring::RnsPoly p(N, nq, np);  // at most (L + K) N words: bounded by the context
   Bytes& buf = r.scratch();
   for (std::size_t i = 0; i < std::size_t{nq} + np; ++i) {
-    const u64 q = ctx.rns().mod_of(nq, i).value;
+    const u64 q = rns.mod_of(nq, i).value;
     const unsigned bits = prime_bits(q);
     buf.resize(packed_bytes(N, bits));
     r.bytes(buf.data(), buf.size());
@@ -532,17 +535,17 @@ void check_scale_slots(const Context& ctx, double scale, u64 slots,
   }
 }
 
-void write_switching_key(Writer& w, const Context& ctx, const rlwe::SwitchingKey& key) {
-  const std::size_t K = ctx.rns().p_count();
+void write_switching_key(Writer& w, const rns::RnsContext& rns, const rlwe::SwitchingKey& key) {
+  const std::size_t K = rns.p_count();
   if (w.counting()) {
     if (K == 0) w.fail("the context has no special primes, so it has no switching keys");
-    if (key.nq == 0 || key.nq > ctx.rns().q_count()) {
+    if (key.nq == 0 || key.nq > rns.q_count()) {
       w.fail("switching key covers " + std::to_string(key.nq) + " Q limbs; the context allows 1.." +
-             std::to_string(ctx.rns().q_count()));
+             std::to_string(rns.q_count()));
     }
-    if (key.b.size() != ctx.rns().digits(key.nq)) {
+    if (key.b.size() != rns.digits(key.nq)) {
       w.fail("switching key has " + std::to_string(key.b.size()) + " digits, expected " +
-             std::to_string(ctx.rns().digits(key.nq)));
+             std::to_string(rns.digits(key.nq)));
     }
   }
   w.count32(key.nq, "switching key level");
@@ -550,13 +553,13 @@ void write_switching_key(Writer& w, const Context& ctx, const rlwe::SwitchingKey
   for (const auto& b : key.b) {
     if (w.counting() && b.nq() != key.nq)
       w.fail("switching key digit with the wrong number of limbs");
-    write_poly(w, ctx, b, K, "switching key polynomial");
+    write_poly(w, rns, b, K, "switching key polynomial");
   }
   w.seed(key.seed);
 }
 
-rlwe::SwitchingKey read_switching_key(Reader& r, const Context& ctx) {
-  const std::size_t K = ctx.rns().p_count(), L = ctx.rns().q_count();
+rlwe::SwitchingKey read_switching_key(Reader& r, const rns::RnsContext& rns) {
+  const std::size_t K = rns.p_count(), L = rns.q_count();
   if (K == 0) r.fail("the context has no special primes, so it has no switching keys");
   rlwe::SwitchingKey key;
   const std::uint32_t nq = r.u32();
@@ -565,24 +568,23 @@ rlwe::SwitchingKey read_switching_key(Reader& r, const Context& ctx) {
            std::to_string(L));
   }
   const std::uint32_t digits = r.u32();
-  if (digits != ctx.rns().digits(nq)) {
+  if (digits != rns.digits(nq)) {
     r.fail("switching key declares " + std::to_string(digits) + " digits; at " +
-           std::to_string(nq) + " limbs this context has " + std::to_string(ctx.rns().digits(nq)));
+           std::to_string(nq) + " limbs this context has " + std::to_string(rns.digits(nq)));
   }
   key.nq = nq;
   key.b.reserve(digits);
   for (std::uint32_t d = 0; d < digits; ++d)
-    key.b.push_back(read_poly(r, ctx, K, nq, "switching key polynomial"));
+    key.b.push_back(read_poly(r, rns, K, nq, "switching key polynomial"));
   key.seed = r.seed();
   return key;
 }
 
 /// After the checksum: regenerate the uniform parts.
-void expand_switching_key(const Context& ctx, rlwe::SwitchingKey& key) {
+void expand_switching_key(const rns::RnsContext& rns, rlwe::SwitchingKey& key) {
   key.a.resize(key.b.size());
   for (std::size_t d = 0; d < key.b.size(); ++d) {
-    rlwe::sample_uniform_seeded(ctx.rns(), key.seed, rlwe::kTagSwitchingKey + d, key.a[d], key.nq,
-                                true);
+    rlwe::sample_uniform_seeded(rns, key.seed, rlwe::kTagSwitchingKey + d, key.a[d], key.nq, true);
   }
 }
 
@@ -764,7 +766,7 @@ void save(const Context& ctx, const rlwe::PublicKey& pk, std::ostream& out) {
       if (w.counting() && pk.b.nq() != ctx.rns().q_count()) {
         w.fail("public key b must cover all " + std::to_string(ctx.rns().q_count()) + " Q limbs");
       }
-      write_poly(w, ctx, pk.b, ctx.rns().p_count(), "public key b");
+      write_poly(w, ctx.rns(), pk.b, ctx.rns().p_count(), "public key b");
       w.seed(pk.seed);
     });
   });
@@ -774,7 +776,7 @@ rlwe::PublicKey load_public_key(const Context& ctx, std::istream& in) {
   return guarded_load(ObjectType::PublicKey, [&] {
     rlwe::PublicKey pk = read_object(in, ObjectType::PublicKey, &ctx, [&](Reader& r) {
       rlwe::PublicKey k;
-      k.b = read_poly(r, ctx, ctx.rns().p_count(), ctx.rns().q_count(), "public key b");
+      k.b = read_poly(r, ctx.rns(), ctx.rns().p_count(), ctx.rns().q_count(), "public key b");
       k.seed = r.seed();
       return k;
     });
@@ -790,7 +792,7 @@ rlwe::PublicKey load_public_key(const Context& ctx, std::istream& in) {
 void save(const Context& ctx, const rlwe::RelinKey& rlk, std::ostream& out) {
   guarded_save(ObjectType::RelinKey, [&] {
     write_object(out, ObjectType::RelinKey, ctx.fingerprint(),
-                 [&](Writer& w) { write_switching_key(w, ctx, rlk.key); });
+                 [&](Writer& w) { write_switching_key(w, ctx.rns(), rlk.key); });
   });
 }
 
@@ -798,9 +800,27 @@ rlwe::RelinKey load_relin_key(const Context& ctx, std::istream& in) {
   return guarded_load(ObjectType::RelinKey, [&] {
     rlwe::RelinKey rlk;
     rlk.key = read_object(in, ObjectType::RelinKey, &ctx,
-                          [&](Reader& r) { return read_switching_key(r, ctx); });
-    expand_switching_key(ctx, rlk.key);
+                          [&](Reader& r) { return read_switching_key(r, ctx.rns()); });
+    expand_switching_key(ctx.rns(), rlk.key);
     return rlk;
+  });
+}
+
+void save_switching_key(const Context& ctx, const rns::RnsContext& basis,
+                        const rlwe::SwitchingKey& key, std::ostream& out) {
+  guarded_save(ObjectType::SwitchingKey, [&] {
+    write_object(out, ObjectType::SwitchingKey, ctx.fingerprint(),
+                 [&](Writer& w) { write_switching_key(w, basis, key); });
+  });
+}
+
+rlwe::SwitchingKey load_switching_key(const Context& ctx, const rns::RnsContext& basis,
+                                      std::istream& in) {
+  return guarded_load(ObjectType::SwitchingKey, [&] {
+    rlwe::SwitchingKey key = read_object(in, ObjectType::SwitchingKey, &ctx,
+                                         [&](Reader& r) { return read_switching_key(r, basis); });
+    expand_switching_key(basis, key);
+    return key;
   });
 }
 
@@ -812,7 +832,7 @@ void save(const Context& ctx, const rlwe::GaloisKeys& gk, std::ostream& out) {
       for (const auto& [g, key] : gk.keys) {
         if (w.counting()) check_galois(ctx, g, [&](const std::string& m) { w.fail(m); });
         w.u64v(g);
-        write_switching_key(w, ctx, key);
+        write_switching_key(w, ctx.rns(), key);
       }
     });
   });
@@ -835,11 +855,11 @@ rlwe::GaloisKeys load_galois_keys(const Context& ctx, std::istream& in) {
         if (j > 0 && g <= prev)
           r.fail("Galois elements are not strictly increasing (duplicate or out of order)");
         prev = g;
-        keys.keys.emplace(g, read_switching_key(r, ctx));
+        keys.keys.emplace(g, read_switching_key(r, ctx.rns()));
       }
       return keys;
     });
-    for (auto& [g, key] : gk.keys) expand_switching_key(ctx, key);
+    for (auto& [g, key] : gk.keys) expand_switching_key(ctx.rns(), key);
     return gk;
   });
 }
@@ -858,7 +878,7 @@ void save(const Context& ctx, const Plaintext& pt, std::ostream& out) {
       w.count32(pt.level(), "level");
       w.f64(pt.scale);
       w.u64v(pt.slots);
-      write_poly(w, ctx, pt.poly, 0, "plaintext polynomial");
+      write_poly(w, ctx.rns(), pt.poly, 0, "plaintext polynomial");
     });
   });
 }
@@ -877,7 +897,7 @@ Plaintext load_plaintext(const Context& ctx, std::istream& in) {
       const u64 slots = r.u64v();
       check_scale_slots(ctx, pt.scale, slots, fail);
       pt.slots = slots;
-      pt.poly = read_poly(r, ctx, 0, std::size_t{level} + 1, "plaintext polynomial");
+      pt.poly = read_poly(r, ctx.rns(), 0, std::size_t{level} + 1, "plaintext polynomial");
       return pt;
     });
   });
@@ -898,7 +918,7 @@ void save(const Context& ctx, const Ciphertext& ct, std::ostream& out) {
       w.u32(static_cast<std::uint32_t>(ct.parts.size()));
       w.f64(ct.scale);
       w.u64v(ct.slots);
-      for (const auto& p : ct.parts) write_poly(w, ctx, p, 0, "ciphertext part");
+      for (const auto& p : ct.parts) write_poly(w, ctx.rns(), p, 0, "ciphertext part");
     });
   });
 }
@@ -916,7 +936,8 @@ Ciphertext load_ciphertext(const Context& ctx, std::istream& in) {
       ct.slots = slots;
       ct.parts.reserve(parts);
       for (std::uint32_t j = 0; j < parts; ++j) {
-        ct.parts.push_back(read_poly(r, ctx, 0, j == 0 ? 0 : ct.parts[0].nq(), "ciphertext part"));
+        ct.parts.push_back(
+            read_poly(r, ctx.rns(), 0, j == 0 ? 0 : ct.parts[0].nq(), "ciphertext part"));
       }
       return ct;
     });
@@ -928,7 +949,7 @@ void save(const Context& ctx, const SeededCiphertext& sct, std::ostream& out) {
     write_object(out, ObjectType::SeededCiphertext, ctx.fingerprint(), [&](Writer& w) {
       if (w.counting())
         check_scale_slots(ctx, sct.scale, sct.slots, [&](const std::string& m) { w.fail(m); });
-      write_poly(w, ctx, sct.c0, 0, "seeded ciphertext c0");
+      write_poly(w, ctx.rns(), sct.c0, 0, "seeded ciphertext c0");
       w.seed(sct.seed);
       w.f64(sct.scale);
       w.u64v(sct.slots);
@@ -940,7 +961,7 @@ SeededCiphertext load_seeded_ciphertext(const Context& ctx, std::istream& in) {
   return guarded_load(ObjectType::SeededCiphertext, [&] {
     return read_object(in, ObjectType::SeededCiphertext, &ctx, [&](Reader& r) {
       SeededCiphertext s;
-      s.c0 = read_poly(r, ctx, 0, 0, "seeded ciphertext c0");
+      s.c0 = read_poly(r, ctx.rns(), 0, 0, "seeded ciphertext c0");
       s.seed = r.seed();
       s.scale = r.f64();
       const u64 slots = r.u64v();

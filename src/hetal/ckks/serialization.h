@@ -10,7 +10,8 @@
 //        0     4  magic "HETL"
 //        4     2  u16 format version (1)
 //        6     2  u16 object type: Parameters=1, SecretKey=2, PublicKey=3, RelinKey=4,
-//                 GaloisKeys=5, Plaintext=6, Ciphertext=7, SeededCiphertext=8
+//                 GaloisKeys=5, Plaintext=6, Ciphertext=7, SeededCiphertext=8,
+//                 SwitchingKey=9
 //        8     8  u64 context fingerprint (Context::fingerprint(); 0 for Parameters)
 //       16     8  u64 payload length in bytes
 //       24     *  payload
@@ -43,6 +44,8 @@
 //             u32 nq, u32 digit count D (must equal ctx.rns().digits(nq)), D x Poly b_d
 //             (nq, np = K), 32-byte seed. a_d is regenerated (tag rlwe::kTagSwitchingKey + d).
 //   RelinKey  SwitchingKey.
+//   SwitchingKey (object 9)
+//             SwitchingKey over the basis the caller names (the context's or a sub-basis).
 //   GaloisKeys
 //             u32 count (<= N), then count x (u64 Galois element, SwitchingKey); elements are
 //             odd, < 2N and strictly increasing.
@@ -93,6 +96,7 @@ enum class ObjectType : std::uint16_t {
   Plaintext = 6,
   Ciphertext = 7,
   SeededCiphertext = 8,
+  SwitchingKey = 9,
 };
 
 // --- streams ---
@@ -116,6 +120,13 @@ rlwe::GaloisKeys load_galois_keys(const Context& ctx, std::istream& in);
 Plaintext load_plaintext(const Context& ctx, std::istream& in);
 Ciphertext load_ciphertext(const Context& ctx, std::istream& in);
 SeededCiphertext load_seeded_ciphertext(const Context& ctx, std::istream& in);
+/// A bare switching key over `basis`: the context's own (ctx.rns()) or another basis of the
+/// same ring, e.g. bootstrapping's encapsulation key over q0 * p0. Stamped with ctx's
+/// fingerprint; the basis fixes the limb and digit counts checked on load.
+void save_switching_key(const Context& ctx, const rns::RnsContext& basis,
+                        const rlwe::SwitchingKey& key, std::ostream& out);
+rlwe::SwitchingKey load_switching_key(const Context& ctx, const rns::RnsContext& basis,
+                                      std::istream& in);
 
 /// load_X for X one of the serializable types above.
 template <class X>

@@ -37,10 +37,13 @@ EncryptedSoftmax::EncryptedSoftmax(const ckks::Context& ctx, const ckks::Encoder
     real_mask_[j] = (j % block.s1) % c_pad_ < c_ ? 1.0 : 0.0;
 }
 
-std::vector<long long> EncryptedSoftmax::rotations() const {
+std::vector<long long> EncryptedSoftmax::rotations() const { return rotations_for(c_, block_); }
+
+std::vector<long long> EncryptedSoftmax::rotations_for(std::size_t classes,
+                                                       matrix::BlockShape block) {
   std::vector<long long> r;
-  for (std::size_t k = 1; k < c_pad_; k <<= 1) r.push_back(static_cast<long long>(k));
-  for (std::size_t s = 1; s < block_.s1; s <<= 1) r.push_back(-static_cast<long long>(s));
+  for (std::size_t k = 1; k < padded(classes); k <<= 1) r.push_back(static_cast<long long>(k));
+  for (std::size_t s = 1; s < block.s1; s <<= 1) r.push_back(-static_cast<long long>(s));
   return r;
 }
 
@@ -237,8 +240,14 @@ ckks::Ciphertext EncryptedSoftmax::divide(const ckks::Ciphertext& e, const ckks:
     ev_.rescale_inplace(*parts[i]);
     parts[i]->scale = s0;
   }
+  const std::size_t top_out = boot_ ? boot_->output_level() : 0;
   for (int i = 0; i < steps; ++i) {
-    if (d.level() < 1) {
+    const auto left = static_cast<std::size_t>(steps - i);
+    // Bootstrap when out of levels, or earlier when the remaining steps would end below the
+    // level the caller asked for but fit into one fresh bootstrap.
+    const bool early = min_output_level_ > 0 && boot_ && d.level() < left + min_output_level_ &&
+                       left + min_output_level_ <= top_out;
+    if (d.level() < 1 || early) {
       // N and D are real and share their scale: one bootstrap refreshes both (a + i b).
       if (!boot_ || !boot_keys_) refresh(d, 1, st);  // throws the usual message
       const std::size_t top = boot_->output_level();
@@ -263,9 +272,19 @@ ckks::Ciphertext EncryptedSoftmax::divide(const ckks::Ciphertext& e, const ckks:
 ckks::Ciphertext EncryptedSoftmax::apply(const ckks::Ciphertext& x, const rlwe::GaloisKeys& gk,
                                          SoftmaxStats* stats) const {
   SoftmaxStats st;
-  const ckks::Ciphertext u = normalize(x);
+  ckks::Ciphertext u = normalize(x);
+  ckks::Ciphertext xe = x;
+  if (x.level() < 1 + circuits::PolynomialEvaluator::depth(exp_unit_) && boot_ && boot_keys_) {
+    // Logits too low for exp (e.g. straight from DiagABT in training): one bootstrap of the
+    // normalised logits serves the max and, times 2R, exp (padded classes are masked there).
+    // Its real part only: exp would amplify the imaginary error that bootstrapping leaves.
+    u = boot_->bootstrap(u, *boot_keys_);
+    ++st.bootstraps;
+    xe = ev_.add(u, ev_.conjugate(u, boot_keys_->galois));  // 2 Re u
+    ev_.multiply_integer_inplace(xe, static_cast<std::int64_t>(p_.r_max));
+  }
   const ckks::Ciphertext m = row_max(u, gk, st);
-  const ckks::Ciphertext e = exp_shifted(x, m, gk, st);
+  const ckks::Ciphertext e = exp_shifted(xe, m, gk, st);
   const ckks::Ciphertext z = row_sum(e, gk, st);
   ckks::Ciphertext out = divide(e, z, st);
   if (stats) *stats = st;

@@ -43,8 +43,14 @@ class EncryptedSoftmax {
     boot_keys_ = keys;
   }
 
+  /// The output keeps at least this many levels when bootstrapping can arrange it (training
+  /// needs levels after the softmax for P - Y, DiagATB and the update).
+  void set_min_output_level(std::size_t level) { min_output_level_ = level; }
+
   /// Rotation steps the Galois keys must cover.
   std::vector<long long> rotations() const;
+  /// The same without an instance (key generation on the client).
+  static std::vector<long long> rotations_for(std::size_t classes, matrix::BlockShape block);
   /// Levels the whole pipeline consumes without bootstrapping (the depth).
   std::size_t depth() const;
   const OursPolynomials& polynomials() const { return polys_; }
@@ -92,6 +98,7 @@ class EncryptedSoftmax {
   std::vector<double> real_mask_;
   const circuits::Bootstrapper* boot_ = nullptr;
   const circuits::BootstrapKeys* boot_keys_ = nullptr;
+  std::size_t min_output_level_ = 0;
 };
 
 /// HETAL's own pieces on ciphertexts (its pipeline, for comparison: ours does without them).

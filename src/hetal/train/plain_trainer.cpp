@@ -63,6 +63,10 @@ void Dataset::validate() const {
   }
 }
 
+std::vector<std::size_t> batch_order(std::size_t batches, std::uint64_t seed, std::size_t epoch) {
+  return permutation(batches, seed, 200 + epoch);
+}
+
 std::pair<Dataset, Dataset> split(const Dataset& all, double validation_fraction,
                                   std::uint64_t seed) {
   all.validate();
@@ -132,9 +136,17 @@ TrainResult train(const Dataset& train_set, const Dataset& validation, const Tra
   double best = std::numeric_limits<double>::infinity();
   std::size_t since_best = 0;
   for (std::size_t epoch = 0; epoch < p.max_epochs; ++epoch) {
-    const auto order = permutation(n, p.seed, 100 + epoch);
-    for (std::size_t b0 = 0; b0 < n; b0 += p.batch) {
-      const std::size_t bn = std::min(p.batch, n - b0);
+    // Batches as offsets into `order`, in the order they are visited.
+    const std::size_t nb = (n + p.batch - 1) / p.batch;
+    std::vector<std::size_t> order(n), starts(nb);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::iota(starts.begin(), starts.end(), std::size_t{0});
+    if (p.batch_order == BatchOrder::shuffle_rows)
+      order = permutation(n, p.seed, 100 + epoch);
+    else
+      starts = batch_order(nb, p.seed, epoch);
+    for (const std::size_t bi : starts) {
+      const std::size_t b0 = bi * p.batch, bn = std::min(p.batch, n - b0);
       const Dataset batch = subset(train_set, order.data() + b0, bn);
       // Gradient at the lookahead point: (1/B) (P - Y)^T [X, 1].
       matrix::Matrix pr = predict(look, batch.x, p.softmax);
@@ -160,6 +172,7 @@ TrainResult train(const Dataset& train_set, const Dataset& validation, const Tra
       }
       x_prev = std::move(x_new);
     }
+    res.last_weights = x_prev;
     EpochRecord rec;
     rec.validation_loss = cross_entropy(x_prev, validation);
     rec.validation_accuracy = accuracy(x_prev, validation);

@@ -30,6 +30,10 @@ struct Dataset {
 
 enum class SoftmaxKind { exact, simulation };
 enum class Optimizer { nesterov, gradient_descent };
+/// shuffle_rows: a fresh seeded permutation of the rows every epoch. fixed_batches: the
+/// encrypted protocol's order: consecutive rows form the batches once (the client encrypts
+/// them so, after the seeded split), and each epoch visits them in batch_order().
+enum class BatchOrder { shuffle_rows, fixed_batches };
 
 struct TrainParams {
   double learning_rate = 2.0;  ///< HETAL's MNIST value
@@ -38,6 +42,7 @@ struct TrainParams {
   Optimizer optimizer = Optimizer::nesterov;
   SoftmaxKind softmax = SoftmaxKind::exact;
   std::size_t patience = 3;  ///< epochs without a better validation loss (0: never stop)
+  BatchOrder batch_order = BatchOrder::shuffle_rows;
   std::uint64_t seed = 0;
 };
 
@@ -46,7 +51,8 @@ struct EpochRecord {
 };
 
 struct TrainResult {
-  matrix::Matrix weights;  ///< c x (d + 1), the best epoch's
+  matrix::Matrix weights;       ///< c x (d + 1), the best epoch's
+  matrix::Matrix last_weights;  ///< the last epoch's
   std::vector<EpochRecord> epochs;
   std::size_t best_epoch = 0, steps = 0;
 };
@@ -54,6 +60,9 @@ struct TrainResult {
 /// Splits off the last `fraction` of a seeded permutation as validation (HETAL: 12.5 %).
 std::pair<Dataset, Dataset> split(const Dataset& all, double validation_fraction,
                                   std::uint64_t seed);
+
+/// The order in which `batches` fixed batches are visited in `epoch` (seeded permutation).
+std::vector<std::size_t> batch_order(std::size_t batches, std::uint64_t seed, std::size_t epoch);
 
 /// Class probabilities of every row of x (n x d) under weights w (c x (d + 1)).
 matrix::Matrix predict(const matrix::Matrix& w, const matrix::Matrix& x, SoftmaxKind kind);

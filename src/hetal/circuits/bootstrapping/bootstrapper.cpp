@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "hetal/ckks/serialization.h"
 #include "hetal/ring/automorphism.h"
 #include "hetal/rlwe/keyswitch.h"
 
@@ -117,6 +118,26 @@ BootstrapKeys Bootstrapper::generate_keys(ckks::KeyGenerator& kg, const rlwe::Se
     const rlwe::SecretKey eph0 = kg0.secret_key_from(eph.coeffs);
     core::Prng prng(kg.fresh_seed());
     keys.dense_to_sparse = kg0.switching_key(eph0, sk0.ntt, 1, prng);
+  }
+  return keys;
+}
+
+void Bootstrapper::save_keys(const BootstrapKeys& keys, std::ostream& out) const {
+  if (encapsulated() && (!keys.dense_to_sparse || !keys.sparse_to_dense))
+    throw ckks::SerializationError("cannot save bootstrapping keys: encapsulation keys missing");
+  ckks::save(ctx_, keys.galois, out);
+  if (encapsulated()) {
+    ckks::save_switching_key(ctx_, ctx_.rns(), *keys.sparse_to_dense, out);
+    ckks::save_switching_key(ctx_, *ctx0_, *keys.dense_to_sparse, out);
+  }
+}
+
+BootstrapKeys Bootstrapper::load_keys(std::istream& in) const {
+  BootstrapKeys keys;
+  keys.galois = ckks::load_galois_keys(ctx_, in);
+  if (encapsulated()) {
+    keys.sparse_to_dense = ckks::load_switching_key(ctx_, ctx_.rns(), in);
+    keys.dense_to_sparse = ckks::load_switching_key(ctx_, *ctx0_, in);
   }
   return keys;
 }

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstddef>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -83,6 +84,11 @@ class Bootstrapper {
   /// key and wipes it afterwards).
   BootstrapKeys generate_keys(ckks::KeyGenerator& kg, const rlwe::SecretKey& sk) const;
   bool encapsulated() const { return p_.ephemeral_hamming_weight != 0; }
+  /// The keys as a sequence of serialized objects (ckks/serialization.h): the Galois keys,
+  /// then, when encapsulated, sparse-to-dense over the chain and dense-to-sparse over q0 * p0.
+  void save_keys(const BootstrapKeys& keys, std::ostream& out) const;
+  /// Throws ckks::SerializationError naming the problem (wrong context, missing keys, ...).
+  BootstrapKeys load_keys(std::istream& in) const;
 
   /// Refreshes a ciphertext (any level; it is dropped to level 0 first).
   /// The output lands exactly on output_scale (0: the parameters' output scale).

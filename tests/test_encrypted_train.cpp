@@ -1,0 +1,109 @@
+// Encrypted training (train/encrypted_trainer) at the insecure TB13 preset (the production
+// chain's shape at N = 2^13): the encrypted model follows the simulation trainer (same batches,
+// same schedule, the softmax's approximations in double precision) and its accuracy is that of
+// the exact-softmax reference.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "hetal/ckks/encryptor.h"
+#include "hetal/ckks/keygen.h"
+#include "hetal/train/encrypted_trainer.h"
+#include "tb13_env.h"
+#include "train_util.h"
+
+using namespace hetal;
+using namespace hetal::ckks;
+
+namespace {
+using Env = hetal::test::Tb13Env;
+Env& env() { return hetal::test::tb13_env(); }
+
+std::vector<std::vector<double>> decrypt_all(const std::vector<Ciphertext>& cts) {
+  Env& e = env();
+  std::vector<std::vector<double>> out;
+  for (const auto& c : cts) out.push_back(e.enc.decode_real(e.dec.decrypt(c)));
+  return out;
+}
+}  // namespace
+
+TEST(EncryptedTrainer, PackCompactRoundTrip) {
+  const train::Shape s{40, 3, 128, 4096};
+  EXPECT_EQ(s.w_blocks(), 2u);  // 41 columns in blocks of 32
+  EXPECT_EQ(s.compact_count(), 1u);
+  matrix::Matrix w(3, 41);
+  for (std::size_t i = 0; i < w.data.size(); ++i) w.data[i] = 0.01 * static_cast<double>(i) - 1;
+  EXPECT_EQ(matrix::max_abs_diff(train::unpack_compact(s, train::pack_compact(s, w, 16), 16), w),
+            0.0);
+  EXPECT_THROW(train::Shape({40, 3, 2048, 4096}).validate(), std::invalid_argument);
+}
+
+TEST(EncryptedTrainer, FollowsTheSimulationTrainer) {
+  Env& e = env();
+  // 3 classes, 40 features, 350 training rows in batches of 128 (the last one partial).
+  const train::Dataset all = hetal::test::clusters(400, 40, 3, 7);
+  const auto [tr, va] = train::split(all, 0.125, 3);
+  ASSERT_EQ(tr.x.rows, 350u);
+  const train::Shape shape{40, 3, 128, e.ctx.max_slots()};
+  train::TrainParams tp;
+  tp.learning_rate = 1.0;
+  tp.batch = shape.batch;
+  tp.max_epochs = 2;
+  tp.patience = 0;
+  tp.batch_order = train::BatchOrder::fixed_batches;
+  tp.seed = 5;
+  tp.softmax = train::SoftmaxKind::simulation;
+  const train::TrainResult sim = train::train(tr, va, tp);
+  tp.softmax = train::SoftmaxKind::exact;
+  const train::TrainResult exact = train::train(tr, va, tp);
+
+  const GaloisKeys gk = e.kg.galois_keys(e.sk, train::EncryptedTrainer::rotations(shape), true, 9);
+  train::EncryptedTrainParams ep;
+  ep.learning_rate = tp.learning_rate;
+  train::EncryptedTrainer trainer(e.ctx, e.enc, e.ev, e.rlk, gk, e.boot, e.boot_keys, shape, ep);
+  trainer.init(e.public_encryptor);
+  // Client: consecutive rows form the batches.
+  std::vector<train::EncryptedBatch> batches;
+  const matrix::Matrix xb = train::with_bias(tr.x);
+  const matrix::Matrix y = train::one_hot(tr.y, 3);
+  for (std::size_t b0 = 0; b0 < tr.x.rows; b0 += shape.batch) {
+    const std::size_t n = std::min(shape.batch, tr.x.rows - b0);
+    matrix::Matrix xs(n, xb.cols), ys(n, 3);
+    std::copy_n(xb.data.begin() + static_cast<long>(b0 * xb.cols), n * xb.cols, xs.data.begin());
+    std::copy_n(y.data.begin() + static_cast<long>(b0 * 3), n * 3, ys.data.begin());
+    train::EncryptedBatch eb;
+    eb.rows = n;
+    eb.x = matrix::encrypt(e.enc, e.encryptor, e.ctx, train::features_layout(shape, n), xs,
+                           trainer.data_level());
+    eb.y = matrix::encrypt(e.enc, e.encryptor, e.ctx, train::labels_layout(shape, n), ys,
+                           trainer.data_level());
+    batches.push_back(std::move(eb));
+  }
+  for (std::size_t epoch = 0; epoch < tp.max_epochs; ++epoch)
+    for (std::size_t b : train::batch_order(batches.size(), tp.seed, epoch))
+      trainer.step(batches[b]);
+  EXPECT_EQ(trainer.state().steps, sim.steps);
+
+  const matrix::Matrix w =
+      train::unpack_compact(shape, decrypt_all(trainer.state().model), ep.weight_bound);
+  const double diff = matrix::max_abs_diff(w, sim.last_weights);
+  const double acc_enc = train::accuracy(w, va),
+               acc_exact = train::accuracy(exact.last_weights, va);
+  const auto& t = trainer.times();
+  std::printf(
+      "max |W_enc - W_sim| %.2e (|W| max %.2f); validation accuracy encrypted %.4f, exact %.4f\n"
+      "%zu steps: matmul %.1f s, softmax %.1f s (%zu bootstraps), model bootstraps %.1f s (%zu), "
+      "other %.1f s\n",
+      diff, matrix::max_abs(w), acc_enc, acc_exact, t.steps, t.matmul, t.softmax,
+      t.softmax_bootstraps, t.bootstrap, t.model_bootstraps, t.other);
+  EXPECT_LT(diff, 2e-3);
+  EXPECT_LE(std::abs(acc_enc - acc_exact), 0.01);
+
+  // Encrypted validation logits (the protocol's per-epoch message) match the plain ones.
+  matrix::Matrix vx = train::with_bias(va.x);
+  const auto xv = matrix::encrypt(e.enc, e.encryptor, e.ctx, train::features_layout(shape, vx.rows),
+                                  vx, train::EncryptedTrainer::kInferenceLevel);
+  const matrix::Matrix logits = matrix::decrypt(e.enc, e.dec, trainer.logits(xv));
+  const matrix::Matrix want = matrix::multiply_abt(vx, w);
+  EXPECT_LT(matrix::max_abs_diff(logits, want), 1e-3);
+}

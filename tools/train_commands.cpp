@@ -1,0 +1,472 @@
+#include "train_commands.h"
+
+#include <omp.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "hetal/protocol/protocol.h"
+#include "hetal/train/data_io.h"
+#include "hetal/train/datasets.h"
+
+extern char** environ;
+
+namespace hetal::cli {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string hms(double s) {
+  const long t = static_cast<long>(s + 0.5);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+/// A one-line progress bar with elapsed time and ETA on stderr (a new line per `what`).
+protocol::Progress progress_bar(const std::string& who) {
+  struct State {
+    Clock::time_point t0 = Clock::now();
+    std::string what;
+    std::size_t first_done = 0;
+  };
+  auto st = std::make_shared<State>();
+  return [st, who](std::size_t done, std::size_t total, const std::string& what) {
+    if (what != st->what) {
+      st->what = what;
+      st->t0 = Clock::now();
+      st->first_done = done - 1;
+    }
+    const double el = since(st->t0);
+    const double per = el / static_cast<double>(std::max<std::size_t>(1, done - st->first_done));
+    const int width = 30;
+    const int fill =
+        static_cast<int>(width * static_cast<double>(done) / static_cast<double>(total));
+    std::string bar(static_cast<std::size_t>(fill), '=');
+    bar.resize(width, ' ');
+    std::fprintf(stderr, "\r%s [%s] %zu/%zu %s  elapsed %s  ETA %s   ", who.c_str(), bar.c_str(),
+                 done, total, what.c_str(), hms(el).c_str(),
+                 hms(per * static_cast<double>(total - done)).c_str());
+    if (done == total) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  };
+}
+
+train::Dataset load_data(const std::string& dataset, const std::string& split,
+                         const std::string& features, const std::string& labels,
+                         std::size_t classes, std::size_t limit) {
+  train::Dataset d;
+  if (!dataset.empty()) {
+    d = train::load_builtin(dataset, split);
+  } else {
+    if (features.empty() || labels.empty())
+      throw CLI::ValidationError("data", "give --dataset, or --features and --labels");
+    d.x = train::load_matrix(features);
+    d.y = train::load_labels(labels);
+    std::size_t mx = 0;
+    for (auto v : d.y) mx = std::max(mx, v);
+    d.classes = classes ? classes : mx + 1;
+  }
+  if (limit && limit < d.x.rows) {
+    d.x.rows = limit;
+    d.x.data.resize(limit * d.x.cols);
+    d.y.resize(limit);
+  }
+  d.validate();
+  return d;
+}
+
+double accuracy_of_logits(const matrix::Matrix& logits, const std::vector<std::size_t>& y) {
+  std::size_t right = 0;
+  for (std::size_t r = 0; r < logits.rows; ++r) {
+    const auto row = logits.data.begin() + static_cast<long>(r * logits.cols);
+    right += static_cast<std::size_t>(std::max_element(row, row + static_cast<long>(logits.cols)) -
+                                      row) == y[r];
+  }
+  return static_cast<double>(right) / static_cast<double>(logits.rows);
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path + ".tmp");
+  out << text;
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + path);
+  fs::rename(path + ".tmp", path);
+}
+
+void write_model_csv(const std::string& path, const matrix::Matrix& w) {
+  std::string s = "# hetal model: rows = classes, columns = features then bias\n";
+  char buf[40];
+  for (std::size_t r = 0; r < w.rows; ++r) {
+    for (std::size_t c = 0; c < w.cols; ++c) {
+      std::snprintf(buf, sizeof buf, "%s%.9g", c ? "," : "", w(r, c));
+      s += buf;
+    }
+    s += "\n";
+  }
+  write_file(path, s);
+}
+
+/// This executable as a child process (the server role of the demo).
+struct Child {
+  pid_t pid = -1;
+  int status = 0;
+  bool finished = false;
+  explicit Child(const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    std::string self = fs::read_symlink("/proc/self/exe").string();
+    argv.push_back(self.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+      throw std::runtime_error("cannot start the server process");
+  }
+  bool alive() {
+    if (finished) return false;
+    if (waitpid(pid, &status, WNOHANG) == pid) finished = true;
+    return !finished;
+  }
+  int wait() {
+    if (!finished && waitpid(pid, &status, 0) == pid) finished = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+};
+}  // namespace
+
+struct TrainingCommands::Impl {
+  const bool& insecure;
+  CLI::App *client = nullptr, *c_keygen = nullptr, *c_encrypt = nullptr, *c_watch = nullptr,
+           *c_decrypt = nullptr, *c_predict = nullptr, *server = nullptr, *s_train = nullptr,
+           *s_infer = nullptr, *demo = nullptr;
+  std::string client_dir = "hetal-client", bundle_dir = "hetal-bundle", dataset, features_file,
+              labels_file, out, plot, report, optimizer = "nesterov", description,
+              work = "hetal-demo";
+  protocol::TrainConfig cfg;
+  std::size_t features = 0, classes = 0, limit = 0, test_limit = 0;
+  bool resume = false, encrypted = false;
+  double timeout = 6 * 3600;
+
+  explicit Impl(const bool& ins) : insecure(ins) {}
+
+  void add_config(CLI::App* c) {
+    c->add_option("--preset", cfg.preset, "parameters: B16-H192 (128-bit), TB13-INSECURE")
+        ->capture_default_str();
+    c->add_option("--batch", cfg.batch, "mini-batch size")->capture_default_str();
+    c->add_option("--lr", cfg.learning_rate, "learning rate")->capture_default_str();
+    c->add_option("--optimizer", optimizer, "nesterov or gd")->capture_default_str();
+    c->add_option("--epochs", cfg.max_epochs, "maximum epochs (demo default: 2)")
+        ->capture_default_str();
+    c->add_option("--patience", cfg.patience, "early-stopping patience (0: off)")
+        ->capture_default_str();
+    c->add_option("--seed", cfg.seed, "split and batch-order seed")->capture_default_str();
+    c->add_option("--weight-bound", cfg.weight_bound, "bound on |W| for bootstrapping")
+        ->capture_default_str();
+  }
+  void add_data(CLI::App* c, bool with_limit) {
+    c->add_option("--dataset", dataset, "built-in data: mnist or fashion-mnist");
+    c->add_option("--features", features_file, "features (.npy or .csv, n x d)");
+    c->add_option("--labels", labels_file, "labels (.npy or .csv, n)");
+    c->add_option("--classes", classes, "number of classes (default: max label + 1)");
+    if (with_limit) c->add_option("--limit", limit, "use only the first n rows (0: all)");
+  }
+  void add_dirs(CLI::App* c) {
+    c->add_option("--client", client_dir, "client's private directory (secret key)")
+        ->capture_default_str();
+    c->add_option("--bundle", bundle_dir, "shared bundle directory")->capture_default_str();
+  }
+
+  protocol::WaitOptions waiting(const std::string& who) const {
+    protocol::WaitOptions w;
+    w.timeout_s = timeout;
+    w.progress = progress_bar(who);
+    return w;
+  }
+};
+
+TrainingCommands::TrainingCommands(CLI::App& app, const bool& insecure)
+    : impl_(std::make_unique<Impl>(insecure)) {
+  Impl& m = *impl_;
+  m.client = app.add_subcommand("client", "data owner: keys, encryption, decisions, decryption");
+  m.client->require_subcommand(1);
+  m.c_keygen = m.client->add_subcommand("keygen", "generate the keys (secret key stays here)");
+  m.add_dirs(m.c_keygen);
+  m.add_config(m.c_keygen);
+  m.c_keygen->add_option("--dataset", m.dataset, "take features / classes from a built-in set");
+  m.c_keygen->add_option("--feature-count", m.features, "features per sample (d)");
+  m.c_keygen->add_option("--classes", m.classes, "number of classes");
+
+  m.c_encrypt = m.client->add_subcommand("encrypt", "split, encrypt and write the upload bundle");
+  m.add_dirs(m.c_encrypt);
+  m.add_data(m.c_encrypt, true);
+  m.c_encrypt->add_option("--description", m.description, "free text stored in the bundle");
+
+  m.c_watch = m.client->add_subcommand(
+      "watch", "answer the server each epoch (validation loss, early stopping)");
+  m.add_dirs(m.c_watch);
+  m.c_watch->add_option("--plot", m.plot, "training-curve image (SVG)");
+  m.c_watch->add_option("--timeout", m.timeout, "seconds to wait for each epoch")
+      ->capture_default_str();
+
+  m.c_decrypt = m.client->add_subcommand("decrypt", "decrypt the best epoch's model");
+  m.add_dirs(m.c_decrypt);
+  m.c_decrypt->add_option("--out", m.out, "model file (.csv)")->required();
+
+  m.c_predict = m.client->add_subcommand("predict", "accuracy of the model on test data");
+  m.add_dirs(m.c_predict);
+  m.add_data(m.c_predict, true);
+  m.c_predict->add_flag("--encrypted", m.encrypted,
+                        "encrypted inference: encrypted features, encrypted model, on the server "
+                        "(run `hetal server infer` beside it)");
+
+  m.server = app.add_subcommand("server", "compute provider: public keys only");
+  m.server->require_subcommand(1);
+  m.s_train = m.server->add_subcommand("train", "train on the bundle, epoch by epoch");
+  m.s_train->add_option("--bundle", m.bundle_dir, "shared bundle directory")->capture_default_str();
+  m.s_train->add_flag("--resume", m.resume, "continue from the last checkpoint");
+  m.s_train->add_option("--timeout", m.timeout, "seconds to wait for each decision")
+      ->capture_default_str();
+  m.s_infer = m.server->add_subcommand("infer", "answer an encrypted inference request");
+  m.s_infer->add_option("--bundle", m.bundle_dir, "shared bundle directory")->capture_default_str();
+
+  m.demo = app.add_subcommand(
+      "demo", "both roles end to end on a real data set (the server as a separate process)");
+  m.add_config(m.demo);
+  m.demo->add_option("--dataset", m.dataset, "mnist (default) or fashion-mnist");
+  m.demo->add_option("--limit", m.limit,
+                     "training rows used, before the 87.5/12.5 split (default 2340; 0: all)");
+  m.demo->add_option("--test-limit", m.test_limit, "test rows (default 2048; 0: all)");
+  m.demo->add_option("--work", m.work, "working directory (client/, bundle/, reports)")
+      ->capture_default_str();
+}
+
+TrainingCommands::~TrainingCommands() = default;
+
+bool TrainingCommands::run(int& code) {
+  Impl& m = *impl_;
+  const bool ins = m.insecure;
+  code = 0;
+  const auto opt = [&] {
+    if (m.optimizer != "nesterov" && m.optimizer != "gd")
+      throw CLI::ValidationError("--optimizer", "nesterov or gd");
+    m.cfg.optimizer =
+        m.optimizer == "gd" ? train::Optimizer::gradient_descent : train::Optimizer::nesterov;
+  };
+  if (*m.c_keygen) {
+    opt();
+    if (!m.dataset.empty()) {
+      const auto d = train::load_builtin(m.dataset, "test");
+      m.features = d.x.cols;
+      m.classes = d.classes;
+    }
+    if (!m.features || !m.classes)
+      throw CLI::ValidationError("keygen", "give --dataset, or --feature-count and --classes");
+    const double s =
+        protocol::client_keygen(m.client_dir, m.bundle_dir, m.cfg, m.features, m.classes, ins);
+    std::printf(
+        "keys for %zu features, %zu classes, batch %zu (%s) in %.1f s: secret key in %s, "
+        "public keys in %s/keys\n",
+        m.features, m.classes, m.cfg.batch, m.cfg.preset.c_str(), s, m.client_dir.c_str(),
+        m.bundle_dir.c_str());
+    return true;
+  }
+  if (*m.c_encrypt) {
+    const auto d =
+        load_data(m.dataset, "train", m.features_file, m.labels_file, m.classes, m.limit);
+    const auto s = protocol::client_encrypt(m.client_dir, m.bundle_dir, d,
+                                            m.description.empty() ? m.dataset : m.description, ins,
+                                            progress_bar("client"));
+    std::printf(
+        "encrypted %zu training rows (%zu batches) and %zu validation rows: %zu "
+        "ciphertexts, %.1f MB, %.1f s\n",
+        s.train_rows, s.train_batches, s.validation_rows, s.ciphertexts,
+        static_cast<double>(s.bytes) / 1e6, s.seconds);
+    return true;
+  }
+  if (*m.c_watch) {
+    const auto w = protocol::client_watch(m.client_dir, m.bundle_dir, ins, m.waiting("client"));
+    for (const auto& e : w.epochs)
+      std::printf("epoch %zu: validation loss %.4f, accuracy %.4f%s\n", e.epoch + 1,
+                  e.validation_loss, e.validation_accuracy, e.stop ? "  -> stop" : "");
+    std::printf("best epoch %zu\n", w.best_epoch + 1);
+    if (!m.plot.empty()) write_file(m.plot, protocol::training_curve_svg(w, "hetal training"));
+    return true;
+  }
+  if (*m.c_decrypt) {
+    write_model_csv(m.out, protocol::client_decrypt_model(m.client_dir, m.bundle_dir, ins));
+    std::printf("model written to %s\n", m.out.c_str());
+    return true;
+  }
+  if (*m.c_predict) {
+    const auto d = load_data(m.dataset, "test", m.features_file, m.labels_file, m.classes, m.limit);
+    double acc = 0;
+    if (m.encrypted) {
+      acc = accuracy_of_logits(protocol::client_predict_encrypted(m.client_dir, m.bundle_dir, d.x,
+                                                                  ins, m.waiting("client")),
+                               d.y);
+    } else {
+      acc = train::accuracy(protocol::client_decrypt_model(m.client_dir, m.bundle_dir, ins), d);
+    }
+    std::printf("%s accuracy on %zu rows: %.4f\n", m.encrypted ? "encrypted-inference" : "plain",
+                d.x.rows, acc);
+    return true;
+  }
+  if (*m.s_train) {
+    const auto r = protocol::server_train(m.bundle_dir, ins, m.resume, m.waiting("server"));
+    const auto& t = r.times;
+    const double n = t.steps ? static_cast<double>(t.steps) : 1.0;
+    std::printf(
+        "server: %zu epochs, %zu steps%s; per step: matrix products %.1f s, softmax %.1f s "
+        "(%zu bootstraps in all), model bootstrapping %.1f s, other %.1f s, total %.1f s\n",
+        r.epochs, t.steps, r.resumed_from ? " (resumed)" : "", t.matmul / n, t.softmax / n,
+        t.softmax_bootstraps, t.bootstrap / n, t.other / n, t.total() / n);
+    return true;
+  }
+  if (*m.s_infer) {
+    protocol::server_infer(m.bundle_dir, ins, m.waiting("server"));
+    return true;
+  }
+  if (*m.demo) {
+    opt();
+    // Defaults sized for the main job: about 10 minutes at N = 2^16 on 2 cores.
+    if (m.dataset.empty()) m.dataset = "mnist";
+    if (!m.demo->count("--limit")) m.limit = 2340;  // 2048 training rows after the split
+    if (!m.demo->count("--test-limit")) m.test_limit = 2048;
+    if (!m.demo->count("--epochs")) m.cfg.max_epochs = 2;
+    const auto t0 = Clock::now();
+    const fs::path work(m.work);
+    fs::remove_all(work);
+    fs::create_directories(work);
+    const std::string client = (work / "client").string(), bundle = (work / "bundle").string();
+    const auto all = load_data(m.dataset, "train", "", "", 0, m.limit);
+    const auto test = load_data(m.dataset, "test", "", "", 0, m.test_limit);
+    std::printf(
+        "== hetal demo: %s, %zu training rows (87.5 %% train / 12.5 %% validation), %zu "
+        "test rows; %s, batch %zu, lr %g, %s, up to %zu epochs (patience %zu); %d "
+        "threads ==\n",
+        m.dataset.c_str(), all.x.rows, test.x.rows, m.cfg.preset.c_str(), m.cfg.batch,
+        m.cfg.learning_rate, m.optimizer.c_str(), m.cfg.max_epochs, m.cfg.patience,
+        omp_get_max_threads());
+    std::fflush(stdout);
+    const double tk = protocol::client_keygen(client, bundle, m.cfg, all.x.cols, all.classes, ins);
+    std::printf("[client] keys generated and written in %.1f s\n", tk);
+    std::fflush(stdout);
+    const auto up =
+        protocol::client_encrypt(client, bundle, all, m.dataset, ins, progress_bar("[client]"));
+    std::printf(
+        "[client] encrypted %zu training rows (%zu batches), %zu validation rows: %.1f "
+        "MB in %.1f s\n",
+        up.train_rows, up.train_batches, up.validation_rows, static_cast<double>(up.bytes) / 1e6,
+        up.seconds);
+    std::fflush(stdout);
+    std::vector<std::string> args;
+    if (ins) args.push_back("--insecure");
+    for (const char* a : {"server", "train", "--bundle"}) args.emplace_back(a);
+    args.push_back(bundle);
+    Child server(args);
+    protocol::WaitOptions w;
+    w.timeout_s = m.timeout;
+    w.peer_alive = [&] { return server.alive(); };
+    const auto tw = Clock::now();
+    const auto watch = protocol::client_watch(client, bundle, ins, w);
+    if (const int rc = server.wait(); rc != 0) {
+      code = rc;
+      return true;
+    }
+    const double train_s = since(tw);
+    for (const auto& e : watch.epochs)
+      std::printf("[client] epoch %zu: validation loss %.4f, accuracy %.4f%s\n", e.epoch + 1,
+                  e.validation_loss, e.validation_accuracy, e.stop ? " (stop)" : "");
+    const matrix::Matrix w_enc = protocol::client_decrypt_model(client, bundle, ins);
+    // Encrypted inference on the test set: a second server process.
+    std::vector<std::string> iargs;
+    if (ins) iargs.push_back("--insecure");
+    for (const char* a : {"server", "infer", "--bundle"}) iargs.emplace_back(a);
+    iargs.push_back(bundle);
+    Child infer(iargs);
+    protocol::WaitOptions wi;
+    wi.peer_alive = [&] { return infer.alive(); };
+    const auto ti = Clock::now();
+    const matrix::Matrix logits =
+        protocol::client_predict_encrypted(client, bundle, test.x, ins, wi);
+    if (const int rc = infer.wait(); rc != 0) {
+      code = rc;
+      return true;
+    }
+    const double infer_s = since(ti);
+    // The plain reference on the same split, batches and schedule.
+    const auto [tr, va] = train::split(all, m.cfg.validation_fraction, m.cfg.seed);
+    train::TrainParams tp;
+    tp.learning_rate = m.cfg.learning_rate;
+    tp.batch = m.cfg.batch;
+    tp.max_epochs = watch.epochs.size();
+    tp.optimizer = m.cfg.optimizer;
+    tp.patience = 0;
+    tp.batch_order = train::BatchOrder::fixed_batches;
+    tp.seed = m.cfg.seed;
+    const auto exact = train::train(tr, va, tp);
+    tp.softmax = train::SoftmaxKind::simulation;
+    const auto sim = train::train(tr, va, tp);
+    // The same epoch as the encrypted run's best.
+    tp.max_epochs = watch.best_epoch + 1;
+    const auto sim_best = train::train(tr, va, tp);
+    tp.softmax = train::SoftmaxKind::exact;
+    const auto exact_best = train::train(tr, va, tp);
+    (void)exact;
+    (void)sim;
+    const double acc_enc = train::accuracy(w_enc, test);
+    const double acc_inf = accuracy_of_logits(logits, test.y);
+    const double acc_exact = train::accuracy(exact_best.last_weights, test);
+    const double acc_sim = train::accuracy(sim_best.last_weights, test);
+    const double diff = matrix::max_abs_diff(w_enc, sim_best.last_weights);
+    // Reports.
+    std::ifstream rin(fs::path(bundle) / "server" / "report.json");
+    std::string server_report((std::istreambuf_iterator<char>(rin)), {});
+    write_file((work / "training-curve.svg").string(),
+               protocol::training_curve_svg(watch, "hetal demo: " + m.dataset));
+    char extra[768];
+    std::snprintf(extra, sizeof extra,
+                  "{\"dataset\": \"%s\", \"train_rows\": %zu, \"validation_rows\": %zu, "
+                  "\"test_rows\": %zu, \"test_accuracy\": {\"encrypted_training\": %.6f, "
+                  "\"encrypted_inference\": %.6f, \"plain_exact\": %.6f, \"plain_simulation\": "
+                  "%.6f}, \"max_abs_weight_diff_vs_simulation\": %.3e, \"keygen_seconds\": %.2f, "
+                  "\"encrypt_seconds\": %.2f, \"training_seconds\": %.2f, "
+                  "\"inference_seconds\": %.2f, \"total_seconds\": %.2f,\n \"server\": ",
+                  m.dataset.c_str(), up.train_rows, up.validation_rows, test.x.rows, acc_enc,
+                  acc_inf, acc_exact, acc_sim, diff, tk, up.seconds, train_s, infer_s, since(t0));
+    write_file((work / "report.json").string(),
+               std::string(extra) + (server_report.empty() ? "null" : server_report) + "}\n");
+    std::printf("\n== result (%s test set, %zu rows) ==\n", m.dataset.c_str(), test.x.rows);
+    std::printf("encrypted training, decrypted model:   %.2f %%\n", 100 * acc_enc);
+    std::printf("encrypted inference (encrypted model): %.2f %%\n", 100 * acc_inf);
+    std::printf("plain reference, exact softmax:        %.2f %%\n", 100 * acc_exact);
+    std::printf("plain reference, simulation:           %.2f %%\n", 100 * acc_sim);
+    std::printf("max |W_encrypted - W_simulation|:      %.2e\n", diff);
+    std::printf(
+        "time: keygen %.0f s, encrypt %.0f s, training %.0f s, inference %.0f s, total "
+        "%.0f s\n",
+        tk, up.seconds, train_s, infer_s, since(t0));
+    std::printf("report: %s, curve: %s\n", (work / "report.json").c_str(),
+                (work / "training-curve.svg").c_str());
+    return true;
+  }
+  return false;
+}
+
+}  // namespace hetal::cli
