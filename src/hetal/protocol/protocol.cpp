@@ -432,6 +432,7 @@ UploadSummary client_encrypt(const std::string& client_dir, const std::string& b
   const matrix::Matrix xv = train::with_bias(va.x);
   std::vector<std::size_t> train_rows, val_rows;
   const std::size_t nb = (tr.x.rows + B - 1) / B, nv = (va.x.rows + B - 1) / B;
+  if (progress) progress(0, nb + nv, "batches encrypted");
   for (std::size_t b = 0; b < nb + nv; ++b) {
     const bool is_train = b < nb;
     const std::size_t r0 = (is_train ? b : b - nb) * B;
@@ -581,6 +582,7 @@ matrix::Matrix client_predict_encrypted(const std::string& client_dir,
   const matrix::Matrix xb = train::with_bias(x);
   const std::size_t B = meta.shape.batch, nb = (x.rows + B - 1) / B;
   std::vector<std::size_t> rows;
+  if (wait.progress) wait.progress(0, nb, "test batches encrypted");
   for (std::size_t b = 0; b < nb; ++b) {
     const std::size_t n = std::min(B, x.rows - b * B);
     save_seeded(ctx,
@@ -588,7 +590,7 @@ matrix::Matrix client_predict_encrypted(const std::string& client_dir,
                                rows_of(xb, b * B, n), train::EncryptedTrainer::kInferenceLevel),
                 dir / ("x-" + std::to_string(b) + ".cts"));
     rows.push_back(n);
-    if (wait.progress) wait.progress(b + 1, 2 * nb, "test batches encrypted");
+    if (wait.progress) wait.progress(b + 1, nb, "test batches encrypted");
   }
   write_text(dir / "request.json", json{{"epoch", best}, {"rows", rows}}.dump());
   wait_for(dir / "done.json", wait, {dir / "error.txt"});
@@ -721,6 +723,7 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       wait_for(dec, wait, {});
       stop = field<bool>(read_json(dec), "stop", dec);
     }
+    if (wait.progress) wait.progress(start * nb, total, "training steps");
     for (std::size_t e = start; e < m.cfg.max_epochs && !stop; ++e) {
       const auto te = Clock::now();
       const auto order = train::batch_order(nb, m.cfg.seed, e);
@@ -765,6 +768,7 @@ void server_infer(const std::string& bundle_dir, bool insecure, const WaitOption
         load_cts(s.ctx, epoch_file(bundle, "model", epoch, ".cts"), s.meta.shape.compact_count());
     train::EncryptedTrainer trainer(s.ctx, s.enc, s.ev, s.rlk, s.gk, *s.boot, s.bk, s.meta.shape,
                                     s.params());
+    if (wait.progress) wait.progress(0, rows.size(), "test batches");
     for (std::size_t b = 0; b < rows.size(); ++b) {
       if (rows[b] == 0 || rows[b] > s.meta.shape.batch)
         fail((dir / "request.json").string() + ": a batch size is out of range");

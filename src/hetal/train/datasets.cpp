@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -254,6 +255,23 @@ Dataset load_builtin(const std::string& name, const std::string& split,
         name + " " + split + " set missing: no " + (images.parent_path() / labels_name).string() +
         "[.gz] beside " + images.string() + "; run scripts/setup.sh (it installs " + install + ")");
   return load_idx(images.string(), labels.string(), 10);
+}
+
+Normalization normalization_from(const std::string& name) {
+  if (name == "none") return Normalization::none;
+  if (name == "l2") return Normalization::l2;
+  throw std::invalid_argument("unknown normalisation '" + name + "' (none or l2)");
+}
+
+void normalize(matrix::Matrix& x, Normalization n) {
+  if (n == Normalization::none) return;
+  for (std::size_t r = 0; r < x.rows; ++r) {
+    double s = 0;
+    for (std::size_t k = 0; k < x.cols; ++k) s += x(r, k) * x(r, k);
+    if (s == 0) continue;
+    const double inv = 1 / std::sqrt(s);
+    for (std::size_t k = 0; k < x.cols; ++k) x(r, k) *= inv;
+  }
 }
 
 }  // namespace hetal::train

@@ -1,0 +1,188 @@
+// The client / server protocol over files (protocol/protocol.h) at the insecure TB13 preset:
+// a whole run (server on its own thread, sharing only the bundle directory), then the bundles
+// a server must refuse: a secret key inside, keys from another keygen, malformed or truncated
+// files, insecure parameters without the flag. (Resuming a killed server process is
+// tests/protocol_resume.sh.)
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "hetal/protocol/protocol.h"
+#include "train_util.h"
+
+using namespace hetal;
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+namespace {
+fs::path fresh_dir(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("hetal-protocol-" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+protocol::TrainConfig small_config() {
+  protocol::TrainConfig c;
+  c.preset = "TB13-INSECURE";
+  c.batch = 128;
+  c.learning_rate = 1.0;
+  c.max_epochs = 3;
+  c.patience = 1;
+  c.seed = 9;
+  return c;
+}
+
+/// Keys and an encrypted upload of 3-class clusters (254 training rows: 2 batches).
+struct Bundle {
+  fs::path dir, client, bundle;
+  train::Dataset data = hetal::test::clusters(290, 20, 3, 11);
+  explicit Bundle(const std::string& name) : dir(fresh_dir(name)) {
+    client = dir / "client";
+    bundle = dir / "bundle";
+    protocol::client_keygen(client.string(), bundle.string(), small_config(), 20, 3, true);
+    protocol::client_encrypt(client.string(), bundle.string(), data, "clusters", true);
+  }
+};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+protocol::WaitOptions quick_wait() {
+  protocol::WaitOptions w;
+  w.timeout_s = 600;
+  return w;
+}
+}  // namespace
+
+TEST(Protocol, WholeRunThroughFiles) {
+  Bundle b("run");
+  EXPECT_EQ(fs::status(b.client / "secret.key").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  for (const auto& e : fs::recursive_directory_iterator(b.bundle))
+    EXPECT_NE(e.path().filename(), "secret.key");
+  protocol::ServerReport rep;
+  std::thread server(
+      [&] { rep = protocol::server_train(b.bundle.string(), true, false, quick_wait()); });
+  protocol::WatchResult w;
+  try {
+    w = protocol::client_watch(b.client.string(), b.bundle.string(), true, quick_wait());
+  } catch (...) {
+    server.join();
+    throw;
+  }
+  server.join();
+  ASSERT_FALSE(w.epochs.empty());
+  EXPECT_EQ(rep.epochs, w.epochs.size());
+  EXPECT_TRUE(w.epochs.back().stop);
+  EXPECT_EQ(rep.times.steps, 2 * rep.epochs);
+  EXPECT_GT(rep.times.softmax, 0);
+  EXPECT_GT(rep.times.bootstrap, 0);
+  // The decrypted model is the simulation trainer's on the same split and batches.
+  const matrix::Matrix wm =
+      protocol::client_decrypt_model(b.client.string(), b.bundle.string(), true);
+  const auto cfg = small_config();
+  const auto [tr, va] = train::split(b.data, cfg.validation_fraction, cfg.seed);
+  train::TrainParams tp;
+  tp.learning_rate = cfg.learning_rate;
+  tp.batch = cfg.batch;
+  tp.max_epochs = w.best_epoch + 1;
+  tp.patience = 0;
+  tp.seed = cfg.seed;
+  tp.batch_order = train::BatchOrder::fixed_batches;
+  tp.softmax = train::SoftmaxKind::simulation;
+  const auto sim = train::train(tr, va, tp);
+  EXPECT_LT(matrix::max_abs_diff(wm, sim.last_weights), 2e-3);
+  // Each epoch's validation numbers match the plain ones of the simulation run.
+  EXPECT_NEAR(w.epochs[w.best_epoch].validation_loss, train::cross_entropy(sim.last_weights, va),
+              1e-3);
+  // Encrypted inference with the encrypted model.
+  protocol::WaitOptions wi = quick_wait();
+  std::thread infer([&] { protocol::server_infer(b.bundle.string(), true, quick_wait()); });
+  matrix::Matrix logits;
+  try {
+    logits =
+        protocol::client_predict_encrypted(b.client.string(), b.bundle.string(), va.x, true, wi);
+  } catch (...) {
+    infer.join();
+    throw;
+  }
+  infer.join();
+  const matrix::Matrix want = matrix::multiply_abt(train::with_bias(va.x), wm);
+  EXPECT_LT(matrix::max_abs_diff(logits, want), 1e-3);
+  // The report and the plot hold what they claim.
+  const std::string json = protocol::report_json(rep, w);
+  EXPECT_THAT(json, HasSubstr("\"softmax\""));
+  EXPECT_THAT(protocol::training_curve_svg(w, "t"), HasSubstr("<polyline"));
+}
+
+TEST(Protocol, ServerRefusesBadBundles) {
+  Bundle b("bad");
+  const std::string bundle = b.bundle.string();
+  const auto train_now = [&] { protocol::server_train(bundle, true, false, quick_wait()); };
+  // A secret key offered to the server, under any name.
+  fs::copy_file(b.client / "secret.key", b.bundle / "keys" / "extra.bin");
+  EXPECT_THAT(error_of(train_now), HasSubstr("is a secret key"));
+  fs::remove(b.bundle / "keys" / "extra.bin");
+  // Insecure parameters need the explicit flag.
+  EXPECT_THAT(error_of([&] { protocol::server_train(bundle, false, false, quick_wait()); }),
+              HasSubstr("is not 128-bit secure"));
+  // Keys from another keygen.
+  Bundle other("other");
+  fs::copy_file(other.bundle / "keys" / "galois.key", b.bundle / "keys" / "galois.key",
+                fs::copy_options::overwrite_existing);
+  EXPECT_THAT(error_of(train_now), HasSubstr("key id mismatch"));
+  // ... and a bundle whose data the client made with other keys is not this client's.
+  EXPECT_THAT(error_of([&] {
+                protocol::client_watch(b.client.string(), other.bundle.string(), true,
+                                       quick_wait());
+              }),
+              HasSubstr("not made with this client's keys"));
+  // Malformed metadata.
+  Bundle c("meta");
+  std::ofstream(c.bundle / "meta.json") << "{\"format\": \"hetal-bundle\", \"version\": ";
+  EXPECT_THAT(
+      error_of([&] { protocol::server_train(c.bundle.string(), true, false, quick_wait()); }),
+      HasSubstr("meta.json: malformed JSON"));
+  fs::remove(c.bundle / "meta.json");
+  EXPECT_THAT(
+      error_of([&] { protocol::server_train(c.bundle.string(), true, false, quick_wait()); }),
+      HasSubstr("meta.json: missing"));
+  // A truncated data file is named.
+  Bundle d("trunc");
+  const fs::path f = d.bundle / "data" / "train-1.cts";
+  fs::resize_file(f, fs::file_size(f) / 2);
+  EXPECT_THAT(
+      error_of([&] { protocol::server_train(d.bundle.string(), true, false, quick_wait()); }),
+      HasSubstr("train-1.cts"));
+}
+
+TEST(Protocol, ClientRefusesDataThatDoesNotFitTheKeys) {
+  const fs::path dir = fresh_dir("fit");
+  protocol::client_keygen((dir / "c").string(), (dir / "b").string(), small_config(), 20, 3, true);
+  const train::Dataset wrong = hetal::test::clusters(100, 21, 3, 1);
+  EXPECT_THAT(error_of([&] {
+                protocol::client_encrypt((dir / "c").string(), (dir / "b").string(), wrong, "",
+                                         true);
+              }),
+              HasSubstr("21 features"));
+  EXPECT_THAT(error_of([&] {
+                protocol::client_keygen((dir / "c2").string(), (dir / "b2").string(),
+                                        [] {
+                                          auto c = small_config();
+                                          c.batch = 4096;
+                                          return c;
+                                        }(),
+                                        20, 3, true);
+              }),
+              HasSubstr("exceeds the block height"));
+}
