@@ -25,6 +25,27 @@ std::vector<std::vector<double>> decrypt_all(const std::vector<Ciphertext>& cts)
   for (const auto& c : cts) out.push_back(e.enc.decode_real(e.dec.decrypt(c)));
   return out;
 }
+
+/// Client side: consecutive rows of tr form the batches, encrypted at the data level.
+std::vector<train::EncryptedBatch> encrypt_batches(const train::Dataset& tr,
+                                                   const train::Shape& shape, std::size_t level) {
+  Env& e = env();
+  const matrix::Matrix xb = train::with_bias(tr.x), y = train::one_hot(tr.y, shape.classes);
+  const std::size_t c = shape.classes;
+  std::vector<train::EncryptedBatch> batches;
+  for (std::size_t b0 = 0; b0 < tr.x.rows; b0 += shape.batch) {
+    const std::size_t n = std::min(shape.batch, tr.x.rows - b0);
+    matrix::Matrix xs(n, xb.cols), ys(n, c);
+    std::copy_n(xb.data.begin() + static_cast<long>(b0 * xb.cols), n * xb.cols, xs.data.begin());
+    std::copy_n(y.data.begin() + static_cast<long>(b0 * c), n * c, ys.data.begin());
+    train::EncryptedBatch eb;
+    eb.rows = n;
+    eb.x = matrix::encrypt(e.enc, e.encryptor, e.ctx, train::features_layout(shape, n), xs, level);
+    eb.y = matrix::encrypt(e.enc, e.encryptor, e.ctx, train::labels_layout(shape, n), ys, level);
+    batches.push_back(std::move(eb));
+  }
+  return batches;
+}
 }  // namespace
 
 TEST(EncryptedTrainer, PackCompactRoundTrip) {
@@ -62,23 +83,7 @@ TEST(EncryptedTrainer, FollowsTheSimulationTrainer) {
   ep.learning_rate = tp.learning_rate;
   train::EncryptedTrainer trainer(e.ctx, e.enc, e.ev, e.rlk, gk, e.boot, e.boot_keys, shape, ep);
   trainer.init(e.public_encryptor);
-  // Client: consecutive rows form the batches.
-  std::vector<train::EncryptedBatch> batches;
-  const matrix::Matrix xb = train::with_bias(tr.x);
-  const matrix::Matrix y = train::one_hot(tr.y, 3);
-  for (std::size_t b0 = 0; b0 < tr.x.rows; b0 += shape.batch) {
-    const std::size_t n = std::min(shape.batch, tr.x.rows - b0);
-    matrix::Matrix xs(n, xb.cols), ys(n, 3);
-    std::copy_n(xb.data.begin() + static_cast<long>(b0 * xb.cols), n * xb.cols, xs.data.begin());
-    std::copy_n(y.data.begin() + static_cast<long>(b0 * 3), n * 3, ys.data.begin());
-    train::EncryptedBatch eb;
-    eb.rows = n;
-    eb.x = matrix::encrypt(e.enc, e.encryptor, e.ctx, train::features_layout(shape, n), xs,
-                           trainer.data_level());
-    eb.y = matrix::encrypt(e.enc, e.encryptor, e.ctx, train::labels_layout(shape, n), ys,
-                           trainer.data_level());
-    batches.push_back(std::move(eb));
-  }
+  const auto batches = encrypt_batches(tr, shape, trainer.data_level());
   for (std::size_t epoch = 0; epoch < tp.max_epochs; ++epoch)
     for (std::size_t b : train::batch_order(batches.size(), tp.seed, epoch))
       trainer.step(batches[b]);
@@ -106,4 +111,34 @@ TEST(EncryptedTrainer, FollowsTheSimulationTrainer) {
   const matrix::Matrix logits = matrix::decrypt(e.enc, e.dec, trainer.logits(xv));
   const matrix::Matrix want = matrix::multiply_abt(vx, w);
   EXPECT_LT(matrix::max_abs_diff(logits, want), 1e-3);
+}
+
+TEST(EncryptedTrainer, GradientDescentFollowsTheSimulation) {
+  // Plain gradient descent: the lookahead is the model, one bootstrap per compact ciphertext.
+  Env& e = env();
+  const train::Dataset all = hetal::test::clusters(300, 20, 3, 8);
+  const auto [tr, va] = train::split(all, 0.125, 1);
+  const train::Shape shape{20, 3, 128, e.ctx.max_slots()};
+  train::TrainParams tp;
+  tp.learning_rate = 1.0;
+  tp.batch = shape.batch;
+  tp.max_epochs = 1;
+  tp.patience = 0;
+  tp.optimizer = train::Optimizer::gradient_descent;
+  tp.batch_order = train::BatchOrder::fixed_batches;
+  tp.softmax = train::SoftmaxKind::simulation;
+  const train::TrainResult sim = train::train(tr, va, tp);
+  const GaloisKeys gk = e.kg.galois_keys(e.sk, train::EncryptedTrainer::rotations(shape), true, 9);
+  train::EncryptedTrainParams ep;
+  ep.learning_rate = tp.learning_rate;
+  ep.optimizer = train::Optimizer::gradient_descent;
+  train::EncryptedTrainer trainer(e.ctx, e.enc, e.ev, e.rlk, gk, e.boot, e.boot_keys, shape, ep);
+  trainer.init(e.public_encryptor);
+  const auto batches = encrypt_batches(tr, shape, 9);
+  for (std::size_t b : train::batch_order(batches.size(), tp.seed, 0)) trainer.step(batches[b]);
+  const matrix::Matrix w =
+      train::unpack_compact(shape, decrypt_all(trainer.state().model), ep.weight_bound);
+  EXPECT_LT(matrix::max_abs_diff(w, sim.last_weights), 2e-3);
+  EXPECT_GT(matrix::max_abs(w), 0.05);  // it did learn something
+  EXPECT_EQ(trainer.times().model_bootstraps, batches.size());
 }

@@ -227,7 +227,18 @@ ckks::Ciphertext EncryptedSoftmax::divide(const ckks::Ciphertext& e, const ckks:
     for (int i = k - 1; i >= 0; --i) sc = std::sqrt(sc * static_cast<double>(q[level - i]));
     return sc;
   };
-  ckks::Ciphertext n = refresh(e, 1, st), d = refresh(z, 1, st);
+  ckks::Ciphertext n = e, d = z;
+  if ((n.level() < 1 || d.level() < 1) && boot_ && boot_keys_ &&
+      std::abs(n.scale / d.scale - 1) < 1e-9) {
+    // e and the row sums are real and share their scale: one bootstrap refreshes both
+    // (refreshing the row sums alone would be followed by a pair bootstrap at the first step).
+    auto [nn, dd] = boot_->bootstrap_real_pair(n, d, *boot_keys_);
+    ++st.bootstraps;
+    n = std::move(nn);
+    d = std::move(dd);
+  }
+  n = refresh(n, 1, st);
+  d = refresh(d, 1, st);
   ev_.align_levels_inplace(n, d);
   const std::size_t l0 = n.level();
   const bool last = static_cast<int>(l0 - 1) >= steps;  // no bootstrap needed afterwards

@@ -148,8 +148,7 @@ EncryptedTrainer::EncryptedTrainer(const ckks::Context& ctx, const ckks::Encoder
   softmax_.set_min_output_level(5);
 }
 
-std::vector<long long> EncryptedTrainer::rotations(const Shape& s,
-                                                   const softmax::OursParams& /*sp*/) {
+std::vector<long long> EncryptedTrainer::rotations(const Shape& s) {
   s.validate();
   const matrix::BlockShape b = s.block();
   std::set<long long> steps;
@@ -209,24 +208,23 @@ void EncryptedTrainer::set_state(TrainerState s) {
   state_ = std::move(s);
 }
 
-const ckks::Plaintext& EncryptedTrainer::block_mask(std::size_t j, std::size_t level, double factor,
-                                                    std::size_t /*first*/) {
+const ckks::Plaintext& EncryptedTrainer::block_mask(std::size_t j, std::size_t level,
+                                                    double factor) {
   for (const auto& [key, pt] : masks_)
-    if (std::get<0>(key) == j && std::get<1>(key) == level && std::get<2>(key) == factor) return pt;
-  // The first c rows of block j's first copy (its valid columns), times factor, encoded at
-  // q_level so that the rescale after the product restores the scale.
+    if (key == std::tuple{j, level, factor}) return pt;
+  // Encoded at q_level so that the rescale after the product restores the scale.
   const std::size_t s1 = shape_.block().s1;
   std::vector<double> v(shape_.slots, 0.0);
   for (std::size_t r = 0; r < shape_.classes; ++r)
     for (std::size_t t = 0; t < s1 && j * s1 + t < shape_.cols(); ++t) v[r * s1 + t] = factor;
   const double q = static_cast<double>(ctx_.params().q_primes[level]);
-  masks_.emplace_back(std::tuple{j, level, factor, std::size_t{0}}, enc_.encode(v, level, q));
+  masks_.emplace_back(std::tuple{j, level, factor}, enc_.encode(v, level, q));
+  // Callers encode a whole set before a parallel loop reads it; the oldest set goes first.
   if (masks_.size() > 4 * shape_.w_blocks() + 8) masks_.erase(masks_.begin());
   return masks_.back().second;
 }
 
-matrix::EncMatrix EncryptedTrainer::unpack(const std::vector<ckks::Ciphertext>& compact,
-                                           std::size_t /*level*/) {
+matrix::EncMatrix EncryptedTrainer::unpack(const std::vector<ckks::Ciphertext>& compact) {
   const matrix::BlockShape b = shape_.block();
   const std::size_t nb = shape_.w_blocks(), per = shape_.per_compact();
   const auto unit = static_cast<long long>(shape_.unit());
@@ -258,10 +256,10 @@ matrix::EncMatrix EncryptedTrainer::unpack(const std::vector<ckks::Ciphertext>& 
     for (std::size_t s = 0; s < rots.size(); ++s) at_zero[j0 + 1 + s] = std::move(rots[s]);
   });
   const std::size_t level = at_zero.front().level();
-  for (std::size_t j = 0; j < nb; ++j) block_mask(j, level, p_.weight_bound, 0);
+  for (std::size_t j = 0; j < nb; ++j) block_mask(j, level, p_.weight_bound);
   const std::size_t copies = b.s0 / shape_.c_pad();
   ex_.parallel_for(nb, [&](std::size_t j) {
-    ckks::Ciphertext c = ev_.multiply_plain(at_zero[j], block_mask(j, level, p_.weight_bound, 0));
+    ckks::Ciphertext c = ev_.multiply_plain(at_zero[j], block_mask(j, level, p_.weight_bound));
     const double scale = at_zero[j].scale;
     ev_.rescale_inplace(c);
     c.scale = scale;
@@ -277,12 +275,12 @@ std::vector<ckks::Ciphertext> EncryptedTrainer::pack(const matrix::EncMatrix& g,
   if (g.blocks.size() != nb) throw std::logic_error("pack: gradient has the wrong block count");
   const auto unit = static_cast<long long>(shape_.unit());
   const std::size_t level = g.level();
-  for (std::size_t j = 0; j < nb; ++j) block_mask(j, level, factor, 0);
+  for (std::size_t j = 0; j < nb; ++j) block_mask(j, level, factor);
   // Masked first copies, not yet rescaled: rotations do not care, one rescale per output.
   std::vector<ckks::Ciphertext> masked(nb);
   ex_.parallel_for(nb, [&](std::size_t j) {
     ckks::Ciphertext c = ev_.drop_to_level(g.blocks[j].c, level);
-    masked[j] = ev_.multiply_plain(c, block_mask(j, level, factor, 0));
+    masked[j] = ev_.multiply_plain(c, block_mask(j, level, factor));
   });
   struct Group {
     std::size_t k, a, g, m;
@@ -327,7 +325,7 @@ void EncryptedTrainer::step(const EncryptedBatch& batch) {
     throw std::invalid_argument("trainer: the batch's layouts do not match the shape");
   TimeBreakdown t;
   auto t0 = Clock::now();
-  const matrix::EncMatrix look = unpack(state_.look, 0);
+  const matrix::EncMatrix look = unpack(state_.look);
   t.other += since(t0);
 
   t0 = Clock::now();
@@ -410,7 +408,7 @@ matrix::EncMatrix EncryptedTrainer::logits(const matrix::EncMatrix& x,
   if (x.layout.packing != matrix::Packing::blocks || x.layout.cols != shape_.cols() ||
       !(x.layout.block == shape_.block()))
     throw std::invalid_argument("logits: the features' layout does not match the shape");
-  const matrix::EncMatrix w = unpack(m, 0);
+  const matrix::EncMatrix w = unpack(m);
   return matrix::diag_abt(ex_, x, w, matrix::AbtOutput::compact);
 }
 

@@ -103,7 +103,7 @@ class EncryptedTrainer {
 
   /// User-level rotation steps (Galois keys, plus conjugation) the trainer needs: DiagABT
   /// (tiled and compact), DiagATB (fold), the softmax, pack and unpack.
-  static std::vector<long long> rotations(const Shape& s, const softmax::OursParams& sp = {});
+  static std::vector<long long> rotations(const Shape& s);
   /// Level the client encrypts training features and labels at (the top user level).
   std::size_t data_level() const { return ctx_.params().user_top_level(); }
   /// Lowest level for validation / test features (DiagABT's 3 levels, compact output).
@@ -124,10 +124,11 @@ class EncryptedTrainer {
   const Shape& shape() const { return shape_; }
 
  private:
-  matrix::EncMatrix unpack(const std::vector<ckks::Ciphertext>& compact, std::size_t level);
+  matrix::EncMatrix unpack(const std::vector<ckks::Ciphertext>& compact);
   std::vector<ckks::Ciphertext> pack(const matrix::EncMatrix& g, double factor);
-  const ckks::Plaintext& block_mask(std::size_t j, std::size_t level, double factor,
-                                    std::size_t first_copy);
+  /// The first c rows of W block j's first copy (valid columns only), times factor, encoded at
+  /// q_level (cached: the same masks serve every step).
+  const ckks::Plaintext& block_mask(std::size_t j, std::size_t level, double factor);
 
   const ckks::Context& ctx_;
   const ckks::Encoder& enc_;
@@ -142,8 +143,7 @@ class EncryptedTrainer {
   softmax::EncryptedSoftmax softmax_;
   TrainerState state_;
   TimeBreakdown times_;
-  std::vector<std::pair<std::tuple<std::size_t, std::size_t, double, std::size_t>, ckks::Plaintext>>
-      masks_;
+  std::vector<std::pair<std::tuple<std::size_t, std::size_t, double>, ckks::Plaintext>> masks_;
 };
 
 }  // namespace hetal::train
