@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: install, build, and run the engine tour at the production parameters
-# (N = 2^16, 128-bit, sparse secret h = 192). Later issues turn this into encrypted training.
+# The main job: install, build, and run the encrypted-training demo at the production parameters
+# (N = 2^16, 128-bit): client and server as separate processes on MNIST, encrypted early
+# stopping, encrypted inference, and the plain reference beside it. Arguments go to `hetal demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec ./build/hetal tour "$@"
+exec ./build/hetal demo "$@"

@@ -421,6 +421,9 @@ UploadSummary client_encrypt(const std::string& client_dir, const std::string& b
   const auto sk = load_key<rlwe::SecretKey>(ctx, client / "secret.key");
   const train::Shape shape{cs.features, cs.classes, cs.cfg.batch, ctx.max_slots()};
   auto [tr, va] = train::split(all, cs.cfg.validation_fraction, cs.cfg.seed);
+  // A new upload starts a new session: nothing of an earlier run may be mistaken for this one's.
+  for (const char* old : {"epochs", "server", "infer", "data", "done.json", "meta.json"})
+    fs::remove_all(bundle / old);
   const ckks::Encoder enc(ctx);
   ckks::Encryptor encryptor(ctx, sk);
   fs::create_directories(bundle / "data");
@@ -712,7 +715,10 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
     } else {
       ckks::Encryptor pub(s.ctx, s.pk);
       trainer.init(pub);
+      // A fresh run: earlier epochs' messages and checkpoints are not this run's.
       fs::remove(ck);
+      fs::remove(bundle / "done.json");
+      for (const auto& e : fs::directory_iterator(bundle / "epochs")) fs::remove(e.path());
     }
     rep.setup_seconds = since(t0);
     const std::size_t nb = batches.size(), total = m.cfg.max_epochs * nb;
