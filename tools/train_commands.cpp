@@ -160,7 +160,7 @@ struct TrainingCommands::Impl {
            *s_train = nullptr, *s_infer = nullptr, *demo = nullptr;
   std::string client_dir = "hetal-client", bundle_dir = "hetal-bundle", dataset, features_file,
               labels_file, out, plot, report, optimizer = "nesterov", description,
-              work = "hetal-demo", norm = "l2";
+              work = "hetal-demo", norm = "l2", hyper = "mnist";
   protocol::TrainConfig cfg;
   std::size_t features = 0, classes = 0, limit = 0, test_limit = 0;
   bool resume = false, encrypted = false;
@@ -170,6 +170,10 @@ struct TrainingCommands::Impl {
 
   void add_config(CLI::App* c) {
     c->add_option("--preset", cfg.preset, "parameters: B16-H192 (128-bit), TB13-INSECURE")
+        ->capture_default_str();
+    c->add_option("--hyper", hyper,
+                  "HETAL's hyper-parameters of a data set (lr, batch, epochs; explicit options "
+                  "win): mnist, cifar10, facemask, dermamnist, snips")
         ->capture_default_str();
     c->add_option("--batch", cfg.batch, "mini-batch size")->capture_default_str();
     c->add_option("--lr", cfg.learning_rate, "learning rate")->capture_default_str();
@@ -275,14 +279,18 @@ bool TrainingCommands::run(int& code) {
   Impl& m = *impl_;
   const bool ins = m.insecure;
   code = 0;
-  const auto opt = [&] {
+  const auto opt = [&](CLI::App* sub) {
+    const protocol::TrainConfig h = protocol::hetal_hyperparameters(m.hyper);
+    if (!sub->count("--lr")) m.cfg.learning_rate = h.learning_rate;
+    if (!sub->count("--batch")) m.cfg.batch = h.batch;
+    if (!sub->count("--epochs")) m.cfg.max_epochs = h.max_epochs;
     if (m.optimizer != "nesterov" && m.optimizer != "gd")
       throw CLI::ValidationError("--optimizer", "nesterov or gd");
     m.cfg.optimizer =
         m.optimizer == "gd" ? train::Optimizer::gradient_descent : train::Optimizer::nesterov;
   };
   if (*m.c_keygen) {
-    opt();
+    opt(m.c_keygen);
     if (!m.dataset.empty()) {
       const auto d = train::load_builtin(m.dataset, "test");
       m.features = d.x.cols;
@@ -357,7 +365,7 @@ bool TrainingCommands::run(int& code) {
     return true;
   }
   if (*m.reference) {
-    opt();
+    opt(m.reference);
     const auto all =
         load_data(m.dataset, "train", m.features_file, m.labels_file, m.classes, m.limit, m.norm);
     const auto test =
@@ -392,7 +400,7 @@ bool TrainingCommands::run(int& code) {
     return true;
   }
   if (*m.demo) {
-    opt();
+    opt(m.demo);
     // Defaults sized for the main job: about 10 minutes at N = 2^16 on 2 cores.
     if (m.dataset.empty()) m.dataset = "mnist";
     if (!m.demo->count("--limit")) m.limit = 2341;  // 2048 training rows after the split

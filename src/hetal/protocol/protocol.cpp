@@ -347,6 +347,28 @@ fs::path epoch_file(const fs::path& bundle, const char* kind, std::size_t e, con
 }
 }  // namespace
 
+TrainConfig hetal_hyperparameters(const std::string& dataset) {
+  struct Row {
+    const char* name;
+    double lr;
+    std::size_t batch, epochs;
+  };
+  static constexpr Row kRows[] = {{"mnist", 2.0, 1024, 7},       {"fashion-mnist", 2.0, 1024, 7},
+                                  {"cifar10", 1.0, 2048, 9},     {"facemask", 0.5, 512, 22},
+                                  {"dermamnist", 0.3, 1024, 23}, {"snips", 1.0, 1024, 14}};
+  for (const Row& r : kRows) {
+    if (dataset == r.name) {
+      TrainConfig c;
+      c.learning_rate = r.lr;
+      c.batch = r.batch;
+      c.max_epochs = r.epochs;
+      return c;
+    }
+  }
+  fail("no HETAL hyper-parameters for '" + dataset +
+       "' (mnist, fashion-mnist, cifar10, facemask, dermamnist, snips)");
+}
+
 // =================================================================================== client
 
 double client_keygen(const std::string& client_dir, const std::string& bundle_dir,

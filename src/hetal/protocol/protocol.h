@@ -49,6 +49,11 @@ struct TrainConfig {
   double weight_bound = 16;
 };
 
+/// HETAL's hyper-parameters per data set (hetal.md section 6: learning rate, batch, maximum
+/// epochs) for mnist (also used for fashion-mnist), cifar10, facemask, dermamnist, snips.
+/// Throws ProtocolError for another name.
+TrainConfig hetal_hyperparameters(const std::string& dataset);
+
 /// Progress callback: (done, total, what).
 using Progress = std::function<void(std::size_t, std::size_t, const std::string&)>;
 
