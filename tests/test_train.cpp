@@ -162,3 +162,16 @@ TEST(DataIo, MalformedFilesAreRefusedWithTheirName) {
   write_file(neg, "1\n-2\n");
   EXPECT_THROW(train::load_labels(neg), std::invalid_argument);
 }
+
+TEST(PlainTrainer, LossAndAccuracyOfLogits) {
+  // Row 0: softmax (1/4, 3/4), label 1 -> -log(3/4); row 1: argmax 0, label 1 -> wrong.
+  const matrix::Matrix logits(2, 2, {0.0, std::log(3.0), 5.0, 1.0});
+  const auto [loss, acc] = train::logits_loss_accuracy(logits, {1, 1});
+  const double want = (-std::log(0.75) + (std::log(std::exp(5.0) + std::exp(1.0)) - 1.0)) / 2;
+  EXPECT_NEAR(loss, want, 1e-12);
+  EXPECT_DOUBLE_EQ(acc, 0.5);
+  // Large logits stay finite (the max is subtracted first).
+  const matrix::Matrix big(1, 2, {1000.0, 0.0});
+  EXPECT_NEAR(train::logits_loss_accuracy(big, {0}).first, 0.0, 1e-12);
+  EXPECT_THROW(train::logits_loss_accuracy(big, {0, 1}), std::invalid_argument);
+}

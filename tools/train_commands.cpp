@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "hetal/ckks/serialization.h"
 #include "hetal/protocol/protocol.h"
 #include "hetal/train/data_io.h"
 #include "hetal/train/datasets.h"
@@ -95,22 +96,8 @@ train::Dataset load_data(const std::string& dataset, const std::string& split,
   return d;
 }
 
-double accuracy_of_logits(const matrix::Matrix& logits, const std::vector<std::size_t>& y) {
-  std::size_t right = 0;
-  for (std::size_t r = 0; r < logits.rows; ++r) {
-    const auto row = logits.data.begin() + static_cast<long>(r * logits.cols);
-    right += static_cast<std::size_t>(std::max_element(row, row + static_cast<long>(logits.cols)) -
-                                      row) == y[r];
-  }
-  return static_cast<double>(right) / static_cast<double>(logits.rows);
-}
-
 void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path + ".tmp");
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error("cannot write " + path);
-  fs::rename(path + ".tmp", path);
+  ckks::detail::write_file_atomically(path, false, [&](std::ostream& out) { out << text; });
 }
 
 void write_model_csv(const std::string& path, const matrix::Matrix& w) {
@@ -339,9 +326,11 @@ bool TrainingCommands::run(int& code) {
         load_data(m.dataset, "test", m.features_file, m.labels_file, m.classes, m.limit, m.norm);
     double acc = 0;
     if (m.encrypted) {
-      acc = accuracy_of_logits(protocol::client_predict_encrypted(m.client_dir, m.bundle_dir, d.x,
-                                                                  ins, m.waiting("client")),
-                               d.y);
+      acc = train::logits_loss_accuracy(
+                protocol::client_predict_encrypted(m.client_dir, m.bundle_dir, d.x, ins,
+                                                   m.waiting("client")),
+                d.y)
+                .second;
     } else {
       acc = train::accuracy(protocol::client_decrypt_model(m.client_dir, m.bundle_dir, ins), d);
     }
@@ -482,7 +471,7 @@ bool TrainingCommands::run(int& code) {
     tp.softmax = train::SoftmaxKind::exact;
     const auto exact_best = train::train(tr, va, tp);
     const double acc_enc = train::accuracy(w_enc, test);
-    const double acc_inf = accuracy_of_logits(logits, test.y);
+    const double acc_inf = train::logits_loss_accuracy(logits, test.y).second;
     const double acc_exact = train::accuracy(exact_best.last_weights, test);
     const double acc_sim = train::accuracy(sim_best.last_weights, test);
     const double diff = matrix::max_abs_diff(w_enc, sim_best.last_weights);

@@ -139,14 +139,9 @@ void refuse_secret_keys(const fs::path& bundle) {
   }
 }
 
-void save_cts(const ckks::Context& ctx, const std::vector<ckks::Ciphertext>& cts,
-              const fs::path& path) {
-  ckks::detail::write_file_atomically(path.string(), false, [&](std::ostream& out) {
-    for (const auto& c : cts) ckks::save(ctx, c, out);
-  });
-}
-void save_seeded(const ckks::Context& ctx, const std::vector<ckks::SeededCiphertext>& cts,
-                 const fs::path& path) {
+/// A list of ciphertexts (full or seeded) as one file of consecutive objects.
+template <class C>
+void save_cts(const ckks::Context& ctx, const std::vector<C>& cts, const fs::path& path) {
   ckks::detail::write_file_atomically(path.string(), false, [&](std::ostream& out) {
     for (const auto& c : cts) ckks::save(ctx, c, out);
   });
@@ -294,25 +289,6 @@ ClientState read_client(const fs::path& client) {
   s.classes = field<std::size_t>(j, "classes", p);
   s.key_id = field<std::string>(j, "key_id", p);
   return s;
-}
-
-/// Softmax cross-entropy and accuracy of logits (rows x c) against labels.
-std::pair<double, double> loss_accuracy(const matrix::Matrix& logits,
-                                        const std::vector<std::size_t>& y) {
-  double loss = 0;
-  std::size_t right = 0;
-  for (std::size_t r = 0; r < logits.rows; ++r) {
-    double mx = -std::numeric_limits<double>::infinity();
-    std::size_t arg = 0;
-    for (std::size_t j = 0; j < logits.cols; ++j)
-      if (logits(r, j) > mx) mx = logits(r, j), arg = j;
-    double z = 0;
-    for (std::size_t j = 0; j < logits.cols; ++j) z += std::exp(logits(r, j) - mx);
-    loss += std::log(z) + mx - logits(r, y[r]);
-    right += arg == y[r];
-  }
-  return {loss / static_cast<double>(logits.rows),
-          static_cast<double>(right) / static_cast<double>(logits.rows)};
 }
 
 matrix::Matrix rows_of(const matrix::Matrix& m, std::size_t r0, std::size_t n) {
@@ -478,7 +454,7 @@ UploadSummary client_encrypt(const std::string& client_dir, const std::string& b
     const fs::path f =
         bundle / "data" /
         ((is_train ? "train-" + std::to_string(b) : "val-" + std::to_string(b - nb)) + ".cts");
-    save_seeded(ctx, cts, f);
+    save_cts(ctx, cts, f);
     sum.ciphertexts += cts.size();
     sum.bytes += fs::file_size(f);
     if (progress) progress(b + 1, nb + nv, "batches encrypted");
@@ -539,7 +515,8 @@ WatchResult client_watch(const std::string& client_dir, const std::string& bundl
     if (row != labels.size()) fail(vf.string() + ": validation rows do not match the labels");
     EpochResult er;
     er.epoch = e;
-    std::tie(er.validation_loss, er.validation_accuracy) = loss_accuracy(logits, labels);
+    std::tie(er.validation_loss, er.validation_accuracy) =
+        train::logits_loss_accuracy(logits, labels);
     if (!std::isfinite(er.validation_loss))
       fail(vf.string() + ": the validation logits do not decrypt to finite values");
     if (er.validation_loss < best) {
@@ -610,10 +587,10 @@ matrix::Matrix client_predict_encrypted(const std::string& client_dir,
   if (wait.progress) wait.progress(0, nb, "test batches encrypted");
   for (std::size_t b = 0; b < nb; ++b) {
     const std::size_t n = std::min(B, x.rows - b * B);
-    save_seeded(ctx,
-                encrypt_seeded(ctx, enc, encryptor, train::features_layout(meta.shape, n),
-                               rows_of(xb, b * B, n), train::EncryptedTrainer::kInferenceLevel),
-                dir / ("x-" + std::to_string(b) + ".cts"));
+    save_cts(ctx,
+             encrypt_seeded(ctx, enc, encryptor, train::features_layout(meta.shape, n),
+                            rows_of(xb, b * B, n), train::EncryptedTrainer::kInferenceLevel),
+             dir / ("x-" + std::to_string(b) + ".cts"));
     rows.push_back(n);
     if (wait.progress) wait.progress(b + 1, nb, "test batches encrypted");
   }

@@ -115,6 +115,25 @@ double accuracy(const matrix::Matrix& w, const Dataset& data) {
   return static_cast<double>(right) / static_cast<double>(p.rows);
 }
 
+std::pair<double, double> logits_loss_accuracy(const matrix::Matrix& logits,
+                                               const std::vector<std::size_t>& y) {
+  if (y.size() != logits.rows) throw std::invalid_argument("logits and labels differ in rows");
+  double loss = 0;
+  std::size_t right = 0;
+  for (std::size_t r = 0; r < logits.rows; ++r) {
+    double mx = -std::numeric_limits<double>::infinity();
+    std::size_t arg = 0;
+    for (std::size_t j = 0; j < logits.cols; ++j)
+      if (logits(r, j) > mx) mx = logits(r, j), arg = j;
+    double z = 0;
+    for (std::size_t j = 0; j < logits.cols; ++j) z += std::exp(logits(r, j) - mx);
+    loss += std::log(z) + mx - logits(r, y[r]);  // -log softmax, stable
+    right += arg == y[r];
+  }
+  const auto n = static_cast<double>(logits.rows);
+  return {loss / n, static_cast<double>(right) / n};
+}
+
 double cross_entropy(const matrix::Matrix& w, const Dataset& data) {
   const matrix::Matrix p = predict(w, data.x, SoftmaxKind::exact);
   double loss = 0;

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "hetal/matrix/layout.h"
@@ -67,6 +68,9 @@ std::vector<std::size_t> batch_order(std::size_t batches, std::uint64_t seed, st
 /// Class probabilities of every row of x (n x d) under weights w (c x (d + 1)).
 matrix::Matrix predict(const matrix::Matrix& w, const matrix::Matrix& x, SoftmaxKind kind);
 double accuracy(const matrix::Matrix& w, const Dataset& data);
+/// Mean softmax cross-entropy and accuracy of logits (n x c; e.g. decrypted ones) for labels.
+std::pair<double, double> logits_loss_accuracy(const matrix::Matrix& logits,
+                                               const std::vector<std::size_t>& y);
 double cross_entropy(const matrix::Matrix& w, const Dataset& data);
 
 TrainResult train(const Dataset& train_set, const Dataset& validation, const TrainParams& p);
