@@ -46,6 +46,19 @@ std::vector<train::EncryptedBatch> encrypt_batches(const train::Dataset& tr,
   }
   return batches;
 }
+
+/// The simulation trainer replaying the encrypted schedule (fixed batches, no early stop).
+train::TrainParams replay_params(std::size_t batch, std::size_t epochs, train::Optimizer opt) {
+  train::TrainParams tp;
+  tp.learning_rate = 1.0;
+  tp.batch = batch;
+  tp.max_epochs = epochs;
+  tp.optimizer = opt;
+  tp.patience = 0;
+  tp.batch_order = train::BatchOrder::fixed_batches;
+  tp.softmax = train::SoftmaxKind::simulation;
+  return tp;
+}
 }  // namespace
 
 TEST(EncryptedTrainer, PackCompactRoundTrip) {
@@ -66,14 +79,8 @@ TEST(EncryptedTrainer, FollowsTheSimulationTrainer) {
   const auto [tr, va] = train::split(all, 0.125, 3);
   ASSERT_EQ(tr.x.rows, 350u);
   const train::Shape shape{40, 3, 128, e.ctx.max_slots()};
-  train::TrainParams tp;
-  tp.learning_rate = 1.0;
-  tp.batch = shape.batch;
-  tp.max_epochs = 2;
-  tp.patience = 0;
-  tp.batch_order = train::BatchOrder::fixed_batches;
+  train::TrainParams tp = replay_params(shape.batch, 2, train::Optimizer::nesterov);
   tp.seed = 5;
-  tp.softmax = train::SoftmaxKind::simulation;
   const train::TrainResult sim = train::train(tr, va, tp);
   tp.softmax = train::SoftmaxKind::exact;
   const train::TrainResult exact = train::train(tr, va, tp);
@@ -119,14 +126,7 @@ TEST(EncryptedTrainer, GradientDescentFollowsTheSimulation) {
   const train::Dataset all = hetal::test::clusters(300, 20, 3, 8);
   const auto [tr, va] = train::split(all, 0.125, 1);
   const train::Shape shape{20, 3, 128, e.ctx.max_slots()};
-  train::TrainParams tp;
-  tp.learning_rate = 1.0;
-  tp.batch = shape.batch;
-  tp.max_epochs = 1;
-  tp.patience = 0;
-  tp.optimizer = train::Optimizer::gradient_descent;
-  tp.batch_order = train::BatchOrder::fixed_batches;
-  tp.softmax = train::SoftmaxKind::simulation;
+  const train::TrainParams tp = replay_params(shape.batch, 1, train::Optimizer::gradient_descent);
   const train::TrainResult sim = train::train(tr, va, tp);
   const GaloisKeys gk = e.kg.galois_keys(e.sk, train::EncryptedTrainer::rotations(shape), true, 9);
   train::EncryptedTrainParams ep;

@@ -92,13 +92,9 @@ TEST(Protocol, WholeRunThroughFiles) {
       protocol::client_decrypt_model(b.client.string(), b.bundle.string(), true);
   const auto cfg = small_config();
   const auto [tr, va] = train::split(b.data, cfg.validation_fraction, cfg.seed);
-  train::TrainParams tp;
-  tp.learning_rate = cfg.learning_rate;
-  tp.batch = cfg.batch;
+  train::TrainParams tp = protocol::plain_params(cfg);
   tp.max_epochs = w.best_epoch + 1;
   tp.patience = 0;
-  tp.seed = cfg.seed;
-  tp.batch_order = train::BatchOrder::fixed_batches;
   tp.softmax = train::SoftmaxKind::simulation;
   const auto sim = train::train(tr, va, tp);
   EXPECT_LT(matrix::max_abs_diff(wm, sim.last_weights), 2e-3);

@@ -138,6 +138,24 @@ struct Child {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 };
+
+/// `hetal [--insecure] server <command> --bundle <bundle>` as a child process (the demo's
+/// server role).
+Child server_process(const char* command, const std::string& bundle, bool insecure) {
+  std::vector<std::string> args;
+  if (insecure) args.emplace_back("--insecure");
+  for (const char* a : {"server", command, "--bundle"}) args.emplace_back(a);
+  args.push_back(bundle);
+  return Child(args);
+}
+
+/// Waiting for a child's files fails at once when the child has exited.
+protocol::WaitOptions waiting_on(Child& child, double timeout_s) {
+  protocol::WaitOptions w;
+  w.timeout_s = timeout_s;
+  w.peer_alive = [&child] { return child.alive(); };
+  return w;
+}
 }  // namespace
 
 struct TrainingCommands::Impl {
@@ -360,14 +378,7 @@ bool TrainingCommands::run(int& code) {
     const auto test =
         m.dataset.empty() ? all : load_data(m.dataset, "test", "", "", 0, m.test_limit, m.norm);
     const auto [tr, va] = train::split(all, m.cfg.validation_fraction, m.cfg.seed);
-    train::TrainParams tp;
-    tp.learning_rate = m.cfg.learning_rate;
-    tp.batch = m.cfg.batch;
-    tp.max_epochs = m.cfg.max_epochs;
-    tp.optimizer = m.cfg.optimizer;
-    tp.patience = m.cfg.patience;
-    tp.seed = m.cfg.seed;
-    tp.batch_order = train::BatchOrder::fixed_batches;  // the encrypted protocol's batches
+    train::TrainParams tp = protocol::plain_params(m.cfg);
     std::printf(
         "plain reference: %zu training / %zu validation / %zu test rows, batch %zu, lr "
         "%g, %s, up to %zu epochs (patience %zu), normalisation %s\n",
@@ -421,14 +432,8 @@ bool TrainingCommands::run(int& code) {
         up.train_rows, up.train_batches, up.validation_rows, static_cast<double>(up.bytes) / 1e6,
         up.seconds);
     std::fflush(stdout);
-    std::vector<std::string> args;
-    if (ins) args.push_back("--insecure");
-    for (const char* a : {"server", "train", "--bundle"}) args.emplace_back(a);
-    args.push_back(bundle);
-    Child server(args);
-    protocol::WaitOptions w;
-    w.timeout_s = m.timeout;
-    w.peer_alive = [&] { return server.alive(); };
+    Child server = server_process("train", bundle, ins);
+    const protocol::WaitOptions w = waiting_on(server, m.timeout);
     const auto tw = Clock::now();
     const auto watch = protocol::client_watch(client, bundle, ins, w);
     if (const int rc = server.wait(); rc != 0) {
@@ -441,13 +446,8 @@ bool TrainingCommands::run(int& code) {
                   e.validation_loss, e.validation_accuracy, e.stop ? " (stop)" : "");
     const matrix::Matrix w_enc = protocol::client_decrypt_model(client, bundle, ins);
     // Encrypted inference on the test set: a second server process.
-    std::vector<std::string> iargs;
-    if (ins) iargs.push_back("--insecure");
-    for (const char* a : {"server", "infer", "--bundle"}) iargs.emplace_back(a);
-    iargs.push_back(bundle);
-    Child infer(iargs);
-    protocol::WaitOptions wi;
-    wi.peer_alive = [&] { return infer.alive(); };
+    Child infer = server_process("infer", bundle, ins);
+    const protocol::WaitOptions wi = waiting_on(infer, m.timeout);
     const auto ti = Clock::now();
     const matrix::Matrix logits =
         protocol::client_predict_encrypted(client, bundle, test.x, ins, wi);
@@ -458,14 +458,9 @@ bool TrainingCommands::run(int& code) {
     const double infer_s = since(ti);
     // The plain reference on the same split, batches and schedule.
     const auto [tr, va] = train::split(all, m.cfg.validation_fraction, m.cfg.seed);
-    train::TrainParams tp;
-    tp.learning_rate = m.cfg.learning_rate;
-    tp.batch = m.cfg.batch;
+    train::TrainParams tp = protocol::plain_params(m.cfg);
     tp.max_epochs = watch.best_epoch + 1;  // the epoch whose model the client decrypted
-    tp.optimizer = m.cfg.optimizer;
     tp.patience = 0;
-    tp.batch_order = train::BatchOrder::fixed_batches;
-    tp.seed = m.cfg.seed;
     tp.softmax = train::SoftmaxKind::simulation;
     const auto sim_best = train::train(tr, va, tp);
     tp.softmax = train::SoftmaxKind::exact;

@@ -318,6 +318,13 @@ matrix::Matrix decrypt_matrix(const ckks::Context& ctx, const rlwe::SecretKey& s
   return matrix::decrypt(enc, dec, as_matrix(layout, std::move(cts), from));
 }
 
+/// The epoch whose model the client keeps (written by client_watch).
+std::size_t best_epoch(const fs::path& client) {
+  const fs::path hp = client / "history.json";
+  if (!fs::exists(hp)) fail(hp.string() + ": missing (run `hetal client watch` first)");
+  return field<std::size_t>(read_json(hp), "best_epoch", hp);
+}
+
 fs::path epoch_file(const fs::path& bundle, const char* kind, std::size_t e, const char* ext) {
   return bundle / "epochs" / (std::string(kind) + "-" + std::to_string(e) + ext);
 }
@@ -343,6 +350,18 @@ TrainConfig hetal_hyperparameters(const std::string& dataset) {
   }
   fail("no HETAL hyper-parameters for '" + dataset +
        "' (mnist, fashion-mnist, cifar10, facemask, dermamnist, snips)");
+}
+
+train::TrainParams plain_params(const TrainConfig& cfg) {
+  train::TrainParams tp;
+  tp.learning_rate = cfg.learning_rate;
+  tp.batch = cfg.batch;
+  tp.max_epochs = cfg.max_epochs;
+  tp.optimizer = cfg.optimizer;
+  tp.patience = cfg.patience;
+  tp.seed = cfg.seed;
+  tp.batch_order = train::BatchOrder::fixed_batches;
+  return tp;
 }
 
 // =================================================================================== client
@@ -551,9 +570,7 @@ matrix::Matrix client_decrypt_model(const std::string& client_dir, const std::st
   const Meta meta = read_meta(bundle);
   const ckks::Context ctx = open_context(client / "params.bin", insecure);
   const auto sk = load_key<rlwe::SecretKey>(ctx, client / "secret.key");
-  const fs::path hp = client / "history.json";
-  if (!fs::exists(hp)) fail(hp.string() + ": missing (run `hetal client watch` first)");
-  const auto best = field<std::size_t>(read_json(hp), "best_epoch", hp);
+  const std::size_t best = best_epoch(client);
   const fs::path mf = epoch_file(bundle, "model", best, ".cts");
   const auto cts = load_cts(ctx, mf, meta.shape.compact_count());
   const ckks::Encoder enc(ctx);
@@ -574,9 +591,7 @@ matrix::Matrix client_predict_encrypted(const std::string& client_dir,
          std::to_string(cs.features));
   const ckks::Context ctx = open_context(client / "params.bin", insecure);
   const auto sk = load_key<rlwe::SecretKey>(ctx, client / "secret.key");
-  const fs::path hp = client / "history.json";
-  if (!fs::exists(hp)) fail(hp.string() + ": missing (run `hetal client watch` first)");
-  const auto best = field<std::size_t>(read_json(hp), "best_epoch", hp);
+  const std::size_t best = best_epoch(client);
   fs::remove_all(dir);
   fs::create_directories(dir);
   const ckks::Encoder enc(ctx);

@@ -54,6 +54,10 @@ struct TrainConfig {
 /// Throws ProtocolError for another name.
 TrainConfig hetal_hyperparameters(const std::string& dataset);
 
+/// The plain trainer's parameters that replay a protocol run: the same batches (fixed, in the
+/// server's per-epoch order), schedule, learning rate, patience and seed.
+train::TrainParams plain_params(const TrainConfig& cfg);
+
 /// Progress callback: (done, total, what).
 using Progress = std::function<void(std::size_t, std::size_t, const std::string&)>;
 
