@@ -275,3 +275,44 @@ TEST(Datasets, RealFashionMnist) {
   expect_real("fashion-mnist", "train", 60000, {9, 0, 0, 3, 0, 2, 7, 2});
   expect_real("fashion-mnist", "test", 10000, {9, 2, 1, 1, 6, 1, 4, 6});
 }
+
+TEST(Datasets, FeatureScalerStandardisesWithTrainingStatistics) {
+  // Two columns: mean 2, sd 1 and a constant column.
+  matrix::Matrix x(4, 2, {1, 5, 3, 5, 1, 5, 3, 5});
+  const auto s = train::FeatureScaler::fit(x, train::Normalization::standard);
+  matrix::Matrix t(1, 2, {4, 7});  // a test row: the training statistics apply
+  s.apply(t);
+  EXPECT_DOUBLE_EQ(t(0, 0), 2.0);
+  EXPECT_DOUBLE_EQ(t(0, 1), 0.0);  // constant on the training rows: dropped
+  matrix::Matrix far(1, 2, {1000, 5});
+  s.apply(far);
+  EXPECT_DOUBLE_EQ(far(0, 0), train::FeatureScaler::kClamp);
+  s.apply(x);
+  for (std::size_t r = 0; r < 4; ++r) EXPECT_DOUBLE_EQ(std::abs(x(r, 0)), 1.0);
+  matrix::Matrix wrong(1, 3);
+  EXPECT_THROW(s.apply(wrong), std::invalid_argument);
+  EXPECT_THROW(train::normalize(wrong, train::Normalization::standard), std::invalid_argument);
+
+  const fs::path dir = temp_dir("scaler");
+  s.save((dir / "s.txt").string());
+  const auto back = train::FeatureScaler::load((dir / "s.txt").string());
+  EXPECT_EQ(back.kind, train::Normalization::standard);
+  EXPECT_EQ(back.mean, s.mean);
+  EXPECT_EQ(back.inv_std, s.inv_std);
+  train::FeatureScaler::fit(x, train::Normalization::l2).save((dir / "l2.txt").string());
+  EXPECT_EQ(train::FeatureScaler::load((dir / "l2.txt").string()).kind, train::Normalization::l2);
+  // Malformed files name themselves.
+  std::ifstream in(dir / "s.txt");
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"magic", "something else\n"},
+      {"truncated", text.substr(0, text.size() - 8)},
+      {"trailing", text + "1 2\n"},
+      {"nan", "hetal-feature-scaler 1\nstandard\n1\nnan 1\n"}};
+  for (const auto& [name, content] : bad) {
+    std::ofstream(dir / name) << content;
+    EXPECT_THAT([&] { train::FeatureScaler::load((dir / name).string()); },
+                ::testing::ThrowsMessage<std::invalid_argument>(HasSubstr(name)))
+        << name;
+  }
+}

@@ -29,6 +29,7 @@
 #include "hetal/ckks/keygen.h"
 #include "hetal/ckks/precision.h"
 #include "hetal/ckks/serialization.h"
+#include "feature_commands.h"
 #include "train_commands.h"
 
 using namespace hetal;
@@ -428,6 +429,7 @@ int main(int argc, char** argv) {
   decrypt->add_option("--count", count, "values to print (0: all)")->capture_default_str();
 
   cli::TrainingCommands training(app, insecure);
+  cli::FeatureCommands feature_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -436,6 +438,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (int code = 0; training.run(code)) return code;
+    if (int code = 0; feature_commands.run(code)) return code;
     if (*tour) return run_tour(preset, insecure);
     if (*params) {
       print_params(

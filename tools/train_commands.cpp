@@ -1,5 +1,8 @@
 #include "train_commands.h"
 
+#include "cli_util.h"
+#include "feature_commands.h"
+
 #include <omp.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -23,65 +26,30 @@ extern char** environ;
 namespace hetal::cli {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string hms(double s) {
-  const long t = static_cast<long>(s + 0.5);
-  char buf[32];
-  if (t >= 3600)
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  return buf;
-}
-
-/// A one-line progress bar with elapsed time and ETA on stderr (a new line per `what`).
-protocol::Progress progress_bar(const std::string& who) {
-  struct State {
-    Clock::time_point t0 = Clock::now();
-    std::string what;
-    std::size_t first_done = 0;
-  };
-  auto st = std::make_shared<State>();
-  return [st, who](std::size_t done, std::size_t total, const std::string& what) {
-    if (what != st->what) {  // a new phase: the clock starts at its first report
-      st->what = what;
-      st->t0 = Clock::now();
-      st->first_done = done;
-    }
-    const double el = since(st->t0);
-    const std::size_t counted = done - st->first_done;
-    const std::string eta =
-        counted ? hms(el / static_cast<double>(counted) * static_cast<double>(total - done)) : "?";
-    const int width = 30;
-    const int fill =
-        total ? static_cast<int>(width * static_cast<double>(done) / static_cast<double>(total))
-              : 0;
-    std::string bar(static_cast<std::size_t>(fill), '=');
-    bar.resize(width, ' ');
-    std::fprintf(stderr, "\r%s [%s] %zu/%zu %s  elapsed %s  ETA %s   ", who.c_str(), bar.c_str(),
-                 done, total, what.c_str(), hms(el).c_str(), eta.c_str());
-    if (done == total) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
-  };
-}
-
+/// Raw (unnormalised) rows: a built-in set's pixels, or features and labels from files (a
+/// folder written by `hetal client extract` stands for its features.npy / labels.npy).
 train::Dataset load_data(const std::string& dataset, const std::string& split,
                          const std::string& features, const std::string& labels,
-                         std::size_t classes, std::size_t limit, const std::string& norm) {
+                         std::size_t classes, std::size_t limit) {
   train::Dataset d;
   if (!dataset.empty()) {
     d = train::load_builtin(dataset, split);
   } else {
-    if (features.empty() || labels.empty())
-      throw CLI::ValidationError("data", "give --dataset, or --features and --labels");
-    d.x = train::load_matrix(features);
-    d.y = train::load_labels(labels);
+    std::string xf = features, yf = labels;
+    if (!xf.empty() && fs::is_directory(xf)) {
+      if (yf.empty()) yf = (fs::path(xf) / "labels.npy").string();
+      xf = (fs::path(xf) / "features.npy").string();
+    }
+    if (xf.empty() || yf.empty())
+      throw CLI::ValidationError("data", "give --dataset, or --features and --labels (or "
+                                         "--features FOLDER made by `hetal client extract`)");
+    d.x = train::load_matrix(xf);
+    d.y = train::load_labels(yf);
+    if (d.y.size() != d.x.rows)
+      throw std::invalid_argument(yf + " has " + std::to_string(d.y.size()) + " labels, " + xf +
+                                  " has " + std::to_string(d.x.rows) + " rows");
     std::size_t mx = 0;
     for (auto v : d.y) mx = std::max(mx, v);
     d.classes = classes ? classes : mx + 1;
@@ -91,7 +59,6 @@ train::Dataset load_data(const std::string& dataset, const std::string& split,
     d.x.data.resize(limit * d.x.cols);
     d.y.resize(limit);
   }
-  train::normalize(d.x, train::normalization_from(norm));
   d.validate();
   return d;
 }
@@ -165,7 +132,10 @@ struct TrainingCommands::Impl {
            *s_train = nullptr, *s_infer = nullptr, *demo = nullptr;
   std::string client_dir = "hetal-client", bundle_dir = "hetal-bundle", dataset, features_file,
               labels_file, out, plot, report, optimizer = "nesterov", description,
-              work = "hetal-demo", norm = "l2", hyper = "mnist";
+              work = "hetal-demo", norm = "auto", hyper = "mnist", test_features_file,
+              test_labels_file;
+  ImageFeatureChoice choice;
+  bool pixels = false;
   protocol::TrainConfig cfg;
   std::size_t features = 0, classes = 0, limit = 0, test_limit = 0;
   bool resume = false, encrypted = false;
@@ -192,13 +162,54 @@ struct TrainingCommands::Impl {
         ->capture_default_str();
   }
   void add_data(CLI::App* c, bool with_limit) {
-    c->add_option("--dataset", dataset, "built-in data: mnist or fashion-mnist");
-    c->add_option("--features", features_file, "features (.npy or .csv, n x d)");
+    c->add_option("--dataset", dataset,
+                  "built-in images: mnist or fashion-mnist (MobileNetV2 features, or --pixels)");
+    c->add_flag("--pixels", pixels, "with --dataset: raw pixels instead of pre-trained features");
+    c->add_option("--features", features_file,
+                  "features (.npy or .csv, n x d; or a folder from `hetal client extract`)");
     c->add_option("--labels", labels_file, "labels (.npy or .csv, n)");
     c->add_option("--classes", classes, "number of classes (default: max label + 1)");
     if (with_limit) c->add_option("--limit", limit, "use only the first n rows (0: all)");
-    c->add_option("--normalize", norm, "feature normalisation: l2 (unit rows) or none")
+    add_norm(c);
+    choice.add_options(c);
+  }
+  void add_norm(CLI::App* c) {
+    c->add_option("--normalize", norm,
+                  "feature normalisation: standard (z-scores fitted on the training rows), l2 "
+                  "(unit rows), none; auto: l2 for raw pixels, standard otherwise")
         ->capture_default_str();
+  }
+  void add_test_data(CLI::App* c) {
+    c->add_option("--test-features", test_features_file,
+                  "held-out test features (.npy, .csv or an extract folder; with --features)");
+    c->add_option("--test-labels", test_labels_file, "held-out test labels (.npy or .csv)");
+  }
+  train::Normalization normalization() const {
+    if (norm == "auto")
+      return pixels && !dataset.empty() ? train::Normalization::l2
+                                        : train::Normalization::standard;
+    return train::normalization_from(norm);
+  }
+  /// Raw rows of a split: --dataset (pre-trained features extracted and cached, or --pixels)
+  /// or --features / --labels (or the test files for split "test" when given).
+  train::Dataset raw(const std::string& split, std::size_t rows) const {
+    if (!dataset.empty() && !pixels) {
+      const fs::path dir = builtin_image_features(dataset, split, rows, choice);
+      return load_data("", split, dir.string(), "", 10, 0);
+    }
+    if (!dataset.empty()) return load_data(dataset, split, "", "", 0, rows);
+    if (split == "test" && !test_features_file.empty())
+      return load_data("", split, test_features_file, test_labels_file, classes, rows);
+    return load_data("", split, features_file, labels_file, classes, rows);
+  }
+  /// The held-out test set: the built-in set's test split, or --test-features; none (zero
+  /// rows) when neither is given.
+  train::Dataset test_data(std::size_t train_classes, const train::FeatureScaler& scaler) const {
+    if (dataset.empty() && test_features_file.empty()) return {};
+    train::Dataset t = raw("test", test_limit);
+    if (t.classes < train_classes) t.classes = train_classes;
+    scaler.apply(t.x);
+    return t;
   }
   void add_dirs(CLI::App* c) {
     c->add_option("--client", client_dir, "client's private directory (secret key)")
@@ -222,7 +233,15 @@ TrainingCommands::TrainingCommands(CLI::App& app, const bool& insecure)
   m.c_keygen = m.client->add_subcommand("keygen", "generate the keys (secret key stays here)");
   m.add_dirs(m.c_keygen);
   m.add_config(m.c_keygen);
-  m.c_keygen->add_option("--dataset", m.dataset, "take features / classes from a built-in set");
+  m.c_keygen->add_option("--dataset", m.dataset,
+                         "take the feature count and classes from a built-in set (its "
+                         "MobileNetV2 features, or --pixels)");
+  m.c_keygen->add_flag("--pixels", m.pixels, "with --dataset: raw pixels");
+  m.choice.add_options(m.c_keygen);
+  m.c_keygen->add_option("--features", m.features_file,
+                         "take the feature count and classes from features (file or folder; "
+                         "classes from --labels or the folder's labels.npy)");
+  m.c_keygen->add_option("--labels", m.labels_file, "labels of --features");
   m.c_keygen->add_option("--feature-count", m.features, "features per sample (d)");
   m.c_keygen->add_option("--classes", m.classes, "number of classes");
 
@@ -264,13 +283,13 @@ TrainingCommands::TrainingCommands(CLI::App& app, const bool& insecure)
   m.add_config(m.reference);
   m.add_data(m.reference, true);
   m.reference->add_option("--test-limit", m.test_limit, "test rows (0: all)");
+  m.add_test_data(m.reference);
 
   m.demo = app.add_subcommand(
       "demo", "both roles end to end on a real data set (the server as a separate process)");
   m.add_config(m.demo);
-  m.demo->add_option("--normalize", m.norm, "feature normalisation: l2 (unit rows) or none")
-      ->capture_default_str();
-  m.demo->add_option("--dataset", m.dataset, "mnist (default) or fashion-mnist");
+  m.add_data(m.demo, false);
+  m.add_test_data(m.demo);
   m.demo->add_option("--limit", m.limit,
                      "training rows used, before the 87.5/12.5 split (default 2341; 0: all)");
   m.demo->add_option("--test-limit", m.test_limit, "test rows (default 2048; 0: all)");
@@ -296,10 +315,17 @@ bool TrainingCommands::run(int& code) {
   };
   if (*m.c_keygen) {
     opt(m.c_keygen);
-    if (!m.dataset.empty()) {
+    if (!m.dataset.empty() && !m.pixels) {
+      m.features = m.choice.dimension();
+      m.classes = 10;
+    } else if (!m.dataset.empty()) {
       const auto d = train::load_builtin(m.dataset, "test");
       m.features = d.x.cols;
       m.classes = d.classes;
+    } else if (!m.features_file.empty()) {
+      const auto d = m.raw("train", 0);
+      m.features = d.x.cols;
+      if (!m.classes) m.classes = d.classes;
     }
     if (!m.features || !m.classes)
       throw CLI::ValidationError("keygen", "give --dataset, or --feature-count and --classes");
@@ -313,8 +339,13 @@ bool TrainingCommands::run(int& code) {
     return true;
   }
   if (*m.c_encrypt) {
-    const auto d =
-        load_data(m.dataset, "train", m.features_file, m.labels_file, m.classes, m.limit, m.norm);
+    auto d = m.raw("train", m.limit);
+    // The scaler is fitted on the client's training rows and kept with its private files:
+    // predict applies the same statistics.
+    const auto scaler = train::FeatureScaler::fit(d.x, m.normalization());
+    scaler.apply(d.x);
+    fs::create_directories(m.client_dir);
+    scaler.save((fs::path(m.client_dir) / "feature_scaler.txt").string());
     const auto s = protocol::client_encrypt(m.client_dir, m.bundle_dir, d,
                                             m.description.empty() ? m.dataset : m.description, ins,
                                             progress_bar("client"));
@@ -340,8 +371,15 @@ bool TrainingCommands::run(int& code) {
     return true;
   }
   if (*m.c_predict) {
-    const auto d =
-        load_data(m.dataset, "test", m.features_file, m.labels_file, m.classes, m.limit, m.norm);
+    auto d = m.raw("test", m.limit);
+    const fs::path scaler_file = fs::path(m.client_dir) / "feature_scaler.txt";
+    const auto scaler = fs::exists(scaler_file)
+                            ? train::FeatureScaler::load(scaler_file.string())
+                            : train::FeatureScaler::fit(d.x, m.normalization() ==
+                                                                     train::Normalization::standard
+                                                                 ? train::Normalization::none
+                                                                 : m.normalization());
+    scaler.apply(d.x);
     double acc = 0;
     if (m.encrypted) {
       acc = train::logits_loss_accuracy(
@@ -373,36 +411,47 @@ bool TrainingCommands::run(int& code) {
   }
   if (*m.reference) {
     opt(m.reference);
-    const auto all =
-        load_data(m.dataset, "train", m.features_file, m.labels_file, m.classes, m.limit, m.norm);
-    const auto test =
-        m.dataset.empty() ? all : load_data(m.dataset, "test", "", "", 0, m.test_limit, m.norm);
+    auto all = m.raw("train", m.limit);
+    const auto scaler = train::FeatureScaler::fit(all.x, m.normalization());
+    scaler.apply(all.x);
+    const auto test = m.test_data(all.classes, scaler);
+    if (test.x.rows && test.x.cols != all.x.cols)
+      throw CLI::ValidationError("--test-features", "test features have " +
+                                 std::to_string(test.x.cols) + " columns, training features " +
+                                 std::to_string(all.x.cols));
     const auto [tr, va] = train::split(all, m.cfg.validation_fraction, m.cfg.seed);
     train::TrainParams tp = protocol::plain_params(m.cfg);
     std::printf(
         "plain reference: %zu training / %zu validation / %zu test rows, batch %zu, lr "
         "%g, %s, up to %zu epochs (patience %zu), normalisation %s\n",
         tr.x.rows, va.x.rows, test.x.rows, tp.batch, tp.learning_rate, m.optimizer.c_str(),
-        tp.max_epochs, tp.patience, m.norm.c_str());
+        tp.max_epochs, tp.patience, train::normalization_name(scaler.kind).c_str());
+    if (!test.x.rows)
+      std::printf("no held-out test set (give --test-features / --test-labels): only "
+                  "validation figures are reported\n");
     double acc[2] = {};
     for (int k = 0; k < 2; ++k) {
       tp.softmax = k ? train::SoftmaxKind::simulation : train::SoftmaxKind::exact;
       const auto t0 = Clock::now();
       const auto r = train::train(tr, va, tp);
-      acc[k] = train::accuracy(r.weights, test);
-      std::printf(
-          "%-10s: %zu epochs (best %zu), %zu steps, validation loss %.4f, test accuracy "
-          "%.2f %% (%.1f s)\n",
-          k ? "simulation" : "exact", r.epochs.size(), r.best_epoch + 1, r.steps,
-          r.epochs[r.best_epoch].validation_loss, 100 * acc[k], since(t0));
+      const auto& best = r.epochs[r.best_epoch];
+      std::printf("%-10s: %zu epochs (best %zu), %zu steps, validation loss %.4f, accuracy %.2f %%",
+                  k ? "simulation" : "exact", r.epochs.size(), r.best_epoch + 1, r.steps,
+                  best.validation_loss, 100 * best.validation_accuracy);
+      if (test.x.rows) {
+        acc[k] = train::accuracy(r.weights, test);
+        std::printf(", test accuracy %.2f %%", 100 * acc[k]);
+      }
+      std::printf(" (%.1f s)\n", since(t0));
     }
-    std::printf("simulation - exact: %+.2f points\n", 100 * (acc[1] - acc[0]));
+    if (test.x.rows)
+      std::printf("simulation - exact: %+.2f points (test)\n", 100 * (acc[1] - acc[0]));
     return true;
   }
   if (*m.demo) {
     opt(m.demo);
     // Defaults sized for the main job: about 10 minutes at N = 2^16 on 2 cores.
-    if (m.dataset.empty()) m.dataset = "mnist";
+    if (m.dataset.empty() && m.features_file.empty()) m.dataset = "mnist";
     if (!m.demo->count("--limit")) m.limit = 2341;  // 2048 training rows after the split
     if (!m.demo->count("--test-limit")) m.test_limit = 2048;
     if (!m.demo->count("--epochs")) m.cfg.max_epochs = 2;
@@ -411,13 +460,21 @@ bool TrainingCommands::run(int& code) {
     fs::remove_all(work);
     fs::create_directories(work);
     const std::string client = (work / "client").string(), bundle = (work / "bundle").string();
-    const auto all = load_data(m.dataset, "train", "", "", 0, m.limit, m.norm);
-    const auto test = load_data(m.dataset, "test", "", "", 0, m.test_limit, m.norm);
+    auto all = m.raw("train", m.limit);
+    const auto scaler = train::FeatureScaler::fit(all.x, m.normalization());
+    scaler.apply(all.x);
+    const auto test = m.test_data(all.classes, scaler);
+    if (!test.x.rows)
+      throw CLI::ValidationError("demo", "needs a held-out test set: --dataset, or "
+                                         "--test-features / --test-labels");
+    const std::string what = !m.dataset.empty()
+                                 ? m.dataset + (m.pixels ? " (pixels)" : " (MobileNetV2 " + m.choice.layer + ")")
+                                 : m.features_file;
     std::printf(
         "== hetal demo: %s, %zu training rows (87.5 %% train / 12.5 %% validation), %zu "
         "test rows; %s, batch %zu, lr %g, %s, up to %zu epochs (patience %zu); %d "
         "threads ==\n",
-        m.dataset.c_str(), all.x.rows, test.x.rows, m.cfg.preset.c_str(), m.cfg.batch,
+        what.c_str(), all.x.rows, test.x.rows, m.cfg.preset.c_str(), m.cfg.batch,
         m.cfg.learning_rate, m.optimizer.c_str(), m.cfg.max_epochs, m.cfg.patience,
         omp_get_max_threads());
     std::fflush(stdout);
@@ -425,7 +482,7 @@ bool TrainingCommands::run(int& code) {
     std::printf("[client] keys generated and written in %.1f s\n", tk);
     std::fflush(stdout);
     const auto up =
-        protocol::client_encrypt(client, bundle, all, m.dataset, ins, progress_bar("[client]"));
+        protocol::client_encrypt(client, bundle, all, what, ins, progress_bar("[client]"));
     std::printf(
         "[client] encrypted %zu training rows (%zu batches), %zu validation rows: %.1f "
         "MB in %.1f s\n",
@@ -474,7 +531,7 @@ bool TrainingCommands::run(int& code) {
     std::ifstream rin(fs::path(bundle) / "server" / "report.json");
     std::string server_report((std::istreambuf_iterator<char>(rin)), {});
     write_file((work / "training-curve.svg").string(),
-               protocol::training_curve_svg(watch, "hetal demo: " + m.dataset));
+               protocol::training_curve_svg(watch, "hetal demo: " + what));
     char extra[768];
     std::snprintf(extra, sizeof extra,
                   "{\"dataset\": \"%s\", \"train_rows\": %zu, \"validation_rows\": %zu, "
@@ -483,11 +540,11 @@ bool TrainingCommands::run(int& code) {
                   "%.6f}, \"max_abs_weight_diff_vs_simulation\": %.3e, \"keygen_seconds\": %.2f, "
                   "\"encrypt_seconds\": %.2f, \"training_seconds\": %.2f, "
                   "\"inference_seconds\": %.2f, \"total_seconds\": %.2f,\n \"server\": ",
-                  m.dataset.c_str(), up.train_rows, up.validation_rows, test.x.rows, acc_enc,
+                  what.c_str(), up.train_rows, up.validation_rows, test.x.rows, acc_enc,
                   acc_inf, acc_exact, acc_sim, diff, tk, up.seconds, train_s, infer_s, since(t0));
     write_file((work / "report.json").string(),
                std::string(extra) + (server_report.empty() ? "null" : server_report) + "}\n");
-    std::printf("\n== result (%s test set, %zu rows) ==\n", m.dataset.c_str(), test.x.rows);
+    std::printf("\n== result (%s test set, %zu rows) ==\n", what.c_str(), test.x.rows);
     std::printf("encrypted training, decrypted model:   %.2f %%\n", 100 * acc_enc);
     std::printf("encrypted inference (encrypted model): %.2f %%\n", 100 * acc_inf);
     std::printf("plain reference, exact softmax:        %.2f %%\n", 100 * acc_exact);
