@@ -82,7 +82,16 @@ std::size_t ImageFeatureChoice::dimension() const {
 fs::path builtin_image_features(const std::string& dataset, const std::string& split,
                                 std::size_t limit, const ImageFeatureChoice& choice) {
   auto src = features::builtin_source(dataset, split);
-  if (limit && limit < src->size()) src = features::slice(std::move(src), 0, limit);
+  if (limit && limit < src->size()) {
+    // The whole split's features, if cached, hold the first `limit` rows too.
+    if (choice.use_cache) {
+      features::ImageFeatureExtractor ex(extractor_options(choice));
+      const fs::path whole = features::cache_entry(features::cache_root(choice.cache),
+                                                   ex.fingerprint() + "|" + src->fingerprint());
+      if (features::has_feature_set(whole)) return whole;
+    }
+    src = features::slice(std::move(src), 0, limit);
+  }
   return image_features(*src, choice,
                         fs::temp_directory_path() / ("hetal-features-" + std::to_string(::getpid())));
 }

@@ -25,8 +25,9 @@ struct ImageFeatureChoice {
   std::size_t dimension() const;
 };
 
-/// The folder holding the features of images [0, limit) of a built-in set's split (0: all),
-/// extracted into the cache first unless already there. Prints progress on stderr.
+/// A folder whose features.npy starts with the features of images [0, limit) of a built-in
+/// set's split (0: all): the whole split's cache entry if there is one, else the slice's,
+/// extracted first unless cached. Read only the first `limit` rows. Prints progress on stderr.
 std::filesystem::path builtin_image_features(const std::string& dataset, const std::string& split,
                                              std::size_t limit, const ImageFeatureChoice& choice);
 
