@@ -47,8 +47,8 @@ std::vector<float> synthetic(std::size_t count, std::size_t s) {
 }
 
 fs::path scratch(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("hetal-test-features-" + name + "-" +
-                                                  std::to_string(::getpid()));
+  const fs::path d = fs::temp_directory_path() /
+                     ("hetal-test-features-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -121,8 +121,9 @@ TEST_F(Features, SmallerInputsAndBatchesAgree) {
   for (int c = 0; c < 2; ++c) {
     fs::create_directories(dir / ("class" + std::to_string(c)));
     for (int k = 0; k < 4; ++k)
-      cv::imwrite((dir / ("class" + std::to_string(c)) / ("img" + std::to_string(k) + ".png")).string(),
-                  test_image(k + 3 * c));
+      cv::imwrite(
+          (dir / ("class" + std::to_string(c)) / ("img" + std::to_string(k) + ".png")).string(),
+          test_image(k + 3 * c));
   }
   auto src = hetal::features::folder_source(dir.string());
   ASSERT_EQ(src->size(), 8u);
@@ -134,11 +135,13 @@ TEST_F(Features, SmallerInputsAndBatchesAgree) {
   auto one = hetal::features::slice(hetal::features::folder_source(dir.string()), 5, 6);
   const std::vector<float> f5 = ex.extract(*one);
   double err = 0;
-  for (std::size_t i = 0; i < f5.size(); ++i) err = std::max(err, double(std::abs(f5[i] - all[5 * 576 + i])));
+  for (std::size_t i = 0; i < f5.size(); ++i)
+    err = std::max(err, double(std::abs(f5[i] - all[5 * 576 + i])));
   EXPECT_LE(err, 1e-5);
   // Different images give different features.
   double diff = 0;
-  for (std::size_t i = 0; i < 576; ++i) diff = std::max(diff, double(std::abs(all[i] - all[576 + i])));
+  for (std::size_t i = 0; i < 576; ++i)
+    diff = std::max(diff, double(std::abs(all[i] - all[576 + i])));
   EXPECT_GT(diff, 1e-3);
   fs::remove_all(dir);
 }
@@ -152,9 +155,9 @@ TEST_F(Features, PrepareScalesGrayToRgb) {
   ImageFeatureExtractor::prepare(im, 64, out.data());
   for (std::size_t c = 1; c < 3; ++c)
     for (std::size_t i = 0; i < 64 * 64; ++i) ASSERT_EQ(out[c * 64 * 64 + i], out[i]);
-  EXPECT_FLOAT_EQ(out[0], 0.0f);           // top-left stays black
-  EXPECT_FLOAT_EQ(out[63], 1.0f);          // top-right white
-  im.pixels.pop_back();                    // 3 bytes for 2 x 2: malformed
+  EXPECT_FLOAT_EQ(out[0], 0.0f);   // top-left stays black
+  EXPECT_FLOAT_EQ(out[63], 1.0f);  // top-right white
+  im.pixels.pop_back();            // 3 bytes for 2 x 2: malformed
   EXPECT_NE(error_of([&] { ImageFeatureExtractor::prepare(im, 64, out.data()); }).find("malformed"),
             std::string::npos);
 }
@@ -184,22 +187,26 @@ TEST_F(Features, ErrorsNameTheProblem) {
   EXPECT_NE(error_of([&] { ex.extract_tensor(std::vector<float>(10), 1, 64); }).find("values"),
             std::string::npos);
   // Folders: missing, empty, one class, a class without images, a corrupt and a truncated image.
-  EXPECT_NE(error_of([&] { hetal::features::folder_source((dir / "none").string()); })
-                .find("no such folder"),
+  EXPECT_NE(error_of([&] {
+              hetal::features::folder_source((dir / "none").string());
+            }).find("no such folder"),
             std::string::npos);
   fs::create_directories(dir / "empty");
-  EXPECT_NE(error_of([&] { hetal::features::folder_source((dir / "empty").string()); })
-                .find("no class folders"),
+  EXPECT_NE(error_of([&] {
+              hetal::features::folder_source((dir / "empty").string());
+            }).find("no class folders"),
             std::string::npos);
   fs::create_directories(dir / "one" / "a");
   cv::imwrite((dir / "one" / "a" / "x.png").string(), test_image(0));
-  EXPECT_NE(error_of([&] { hetal::features::folder_source((dir / "one").string()); })
-                .find("only one class"),
+  EXPECT_NE(error_of([&] {
+              hetal::features::folder_source((dir / "one").string());
+            }).find("only one class"),
             std::string::npos);
   fs::create_directories(dir / "one" / "b");
   std::ofstream(dir / "one" / "b" / "notes.txt") << "no images here";
-  EXPECT_NE(error_of([&] { hetal::features::folder_source((dir / "one").string()); })
-                .find("without images"),
+  EXPECT_NE(error_of([&] {
+              hetal::features::folder_source((dir / "one").string());
+            }).find("without images"),
             std::string::npos);
   cv::imwrite((dir / "one" / "b" / "y.png").string(), test_image(1));
   std::ofstream(dir / "one" / "b" / "corrupt.jpg") << "garbage, not a JPEG";
@@ -210,7 +217,8 @@ TEST_F(Features, ErrorsNameTheProblem) {
     std::vector<uchar> png;
     cv::imencode(".png", test_image(2, 200, 200), png);
     std::ofstream f(dir / "one" / "b" / "truncated.png", std::ios::binary);
-    f.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size() / 3));
+    f.write(reinterpret_cast<const char*>(png.data()),
+            static_cast<std::streamsize>(png.size() / 3));
   }
   src = hetal::features::folder_source((dir / "one").string());
   EXPECT_NE(error_of([&] { ex.extract(*src); }).find("truncated.png"), std::string::npos);
@@ -247,7 +255,8 @@ TEST_F(Features, CacheFilesRoundTrip) {
 
 namespace {
 int run(const std::string& cmd, std::string& out) {
-  const std::string full = cmd + " > " + (fs::temp_directory_path() / "hetal-extract-out").string() + " 2>&1";
+  const std::string full =
+      cmd + " > " + (fs::temp_directory_path() / "hetal-extract-out").string() + " 2>&1";
   const int rc = std::system(full.c_str());
   std::ifstream f(fs::temp_directory_path() / "hetal-extract-out");
   out.assign((std::istreambuf_iterator<char>(f)), {});
@@ -264,31 +273,39 @@ TEST_F(Features, ExtractCommand) {
       cv::imwrite((dir / "photos" / (c ? "dog" : "cat") / (std::to_string(k) + ".jpg")).string(),
                   test_image(k + c));
   }
-  const std::string base = std::string(hetal) + " client extract --input-size 64 --cache " +
-                           (dir / "cache").string();
+  const std::string base =
+      std::string(hetal) + " client extract --input-size 64 --cache " + (dir / "cache").string();
   std::string out;
-  ASSERT_EQ(run(base + " --images " + (dir / "photos").string() + " --out " + (dir / "f").string(), out), 0)
+  ASSERT_EQ(
+      run(base + " --images " + (dir / "photos").string() + " --out " + (dir / "f").string(), out),
+      0)
       << out;
   EXPECT_TRUE(hetal::features::has_feature_set(dir / "f"));
   std::ifstream classes(dir / "f" / "classes.txt");
   std::string all((std::istreambuf_iterator<char>(classes)), {});
   EXPECT_EQ(all, "cat\ndog\n");
   // Second time: from the cache.
-  ASSERT_EQ(run(base + " --images " + (dir / "photos").string() + " --out " + (dir / "g").string(), out), 0);
+  ASSERT_EQ(
+      run(base + " --images " + (dir / "photos").string() + " --out " + (dir / "g").string(), out),
+      0);
   EXPECT_NE(out.find("cached"), std::string::npos) << out;
   // A corrupt image: non-zero exit, the file named, no output written.
   std::ofstream(dir / "photos" / "dog" / "bad.png") << "not a png";
-  EXPECT_NE(run(base + " --images " + (dir / "photos").string() + " --out " + (dir / "h").string(), out), 0);
+  EXPECT_NE(
+      run(base + " --images " + (dir / "photos").string() + " --out " + (dir / "h").string(), out),
+      0);
   EXPECT_NE(out.find("bad.png"), std::string::npos) << out;
   EXPECT_FALSE(hetal::features::has_feature_set(dir / "h"));
   // A missing model, an empty folder.
-  EXPECT_NE(run(base + " --model /nonexistent.onnx --images " + (dir / "photos").string() + " --out " +
-                    (dir / "i").string(),
+  EXPECT_NE(run(base + " --model /nonexistent.onnx --images " + (dir / "photos").string() +
+                    " --out " + (dir / "i").string(),
                 out),
             0);
   EXPECT_NE(out.find("/nonexistent.onnx"), std::string::npos) << out;
   fs::create_directories(dir / "empty");
-  EXPECT_NE(run(base + " --images " + (dir / "empty").string() + " --out " + (dir / "j").string(), out), 0);
+  EXPECT_NE(
+      run(base + " --images " + (dir / "empty").string() + " --out " + (dir / "j").string(), out),
+      0);
   EXPECT_NE(out.find("no class folders"), std::string::npos) << out;
   fs::remove_all(dir);
 }

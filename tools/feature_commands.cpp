@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "cli_util.h"
-#include "hetal/features/cache.h"
 #include "hetal/data/text_datasets.h"
+#include "hetal/features/cache.h"
 #include "hetal/features/image_extractor.h"
 #include "hetal/features/text_encoder.h"
 
@@ -20,7 +20,8 @@ void ImageFeatureChoice::add_options(CLI::App* c) {
     layers += (layers.empty() ? "" : ", ") + l;
   c->add_option("--layer", layer, "MobileNetV2 layer whose pooled output is the feature: " + layers)
       ->capture_default_str();
-  c->add_option("--input-size", input_size, "images are resized to this square size (multiple of 32)")
+  c->add_option("--input-size", input_size,
+                "images are resized to this square size (multiple of 32)")
       ->capture_default_str();
   c->add_option("--extract-batch", batch, "images per forward pass")->capture_default_str();
   c->add_option("--model", model, "ONNX model (default: data/models/mobilenet_v2.onnx)");
@@ -92,15 +93,15 @@ fs::path builtin_image_features(const std::string& dataset, const std::string& s
     }
     src = features::slice(std::move(src), 0, limit);
   }
-  return image_features(*src, choice,
-                        fs::temp_directory_path() / ("hetal-features-" + std::to_string(::getpid())));
+  return image_features(
+      *src, choice, fs::temp_directory_path() / ("hetal-features-" + std::to_string(::getpid())));
 }
 
 struct FeatureCommands::Impl {
   CLI::App* extract = nullptr;
   ImageFeatureChoice choice;
   std::string dataset, split = "train", images, idx_images, idx_labels, out, text_dataset,
-      text_file, glove;
+                       text_file, glove;
   std::size_t limit = 0;
 };
 
@@ -120,8 +121,9 @@ FeatureCommands::FeatureCommands(CLI::App& app) : impl_(std::make_unique<Impl>()
                         "a text file: label<TAB>text per line (.tsv) or a Weka .arff");
   m.extract->add_option("--glove", m.glove, "GloVe vectors (default: data/models/glove100.bin)");
   m.extract->add_option("--limit", m.limit, "only the first n inputs (0: all)");
-  m.extract->add_option("--out", m.out,
-                        "output folder: features.npy, labels.npy, classes.txt, source.txt")
+  m.extract
+      ->add_option("--out", m.out,
+                   "output folder: features.npy, labels.npy, classes.txt, source.txt")
       ->required();
   m.choice.add_options(m.extract);
 }
@@ -147,15 +149,16 @@ bool FeatureCommands::run_text(int& code) {
     d.texts.resize(m.limit);
     d.labels.resize(m.limit);
   }
-  const features::GloveEncoder enc = m.glove.empty() ? features::GloveEncoder()
-                                                     : features::GloveEncoder(m.glove);
+  const features::GloveEncoder enc =
+      m.glove.empty() ? features::GloveEncoder() : features::GloveEncoder(m.glove);
   features::FeatureSet set;
   set.x = enc.encode_batch(d.texts);
   set.rows = d.texts.size();
   set.cols = enc.dimension();
   for (auto v : d.labels) set.y.push_back(static_cast<std::int64_t>(v));
   set.class_names = d.class_names;
-  set.description = what + ": GloVe 6B " + std::to_string(enc.dimension()) + "-d, mean of word vectors, unit norm";
+  set.description = what + ": GloVe 6B " + std::to_string(enc.dimension()) +
+                    "-d, mean of word vectors, unit norm";
   features::save_feature_set(m.out, set);
   std::printf("%zu texts -> %zu x %zu GloVe features in %.2f s, written to %s\n", set.rows,
               set.rows, set.cols, since(t0), m.out.c_str());
@@ -169,8 +172,9 @@ bool FeatureCommands::run(int& code) {
   const int given = !m.dataset.empty() + !m.images.empty() + !m.idx_images.empty() +
                     !m.text_dataset.empty() + !m.text_file.empty();
   if (given != 1)
-    throw CLI::ValidationError("extract", "give exactly one of --dataset, --images, --idx-images, "
-                                          "--text-dataset, --text");
+    throw CLI::ValidationError("extract",
+                               "give exactly one of --dataset, --images, --idx-images, "
+                               "--text-dataset, --text");
   if (!m.text_dataset.empty() || !m.text_file.empty()) return run_text(code);
   std::unique_ptr<features::ImageSource> src;
   if (!m.dataset.empty()) {
@@ -183,7 +187,8 @@ bool FeatureCommands::run(int& code) {
   }
   if (m.limit && m.limit < src->size()) src = features::slice(std::move(src), 0, m.limit);
   const fs::path dir = image_features(*src, m.choice, m.out);
-  if (fs::weakly_canonical(dir) != fs::weakly_canonical(m.out)) features::copy_feature_set(dir, m.out);
+  if (fs::weakly_canonical(dir) != fs::weakly_canonical(m.out))
+    features::copy_feature_set(dir, m.out);
   std::printf("%zu x %s features written to %s (features.npy, labels.npy, classes.txt)\n",
               src->size(), m.choice.layer.c_str(), m.out.c_str());
   return true;

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "feature_commands.h"
 #include "hetal/ckks/context.h"
 #include "hetal/ckks/encoder.h"
 #include "hetal/ckks/encryptor.h"
@@ -29,7 +30,6 @@
 #include "hetal/ckks/keygen.h"
 #include "hetal/ckks/precision.h"
 #include "hetal/ckks/serialization.h"
-#include "feature_commands.h"
 #include "train_commands.h"
 
 using namespace hetal;

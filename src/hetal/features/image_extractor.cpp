@@ -47,8 +47,8 @@ ImageFeatureExtractor::ImageFeatureExtractor(ExtractorOptions options)
   if (dimension_ == 0) {
     std::string known;
     for (const auto& l : kLayers) known += std::string(known.empty() ? "" : ", ") + l.name;
-    throw std::invalid_argument("unknown feature layer '" + options_.layer + "' (known: " +
-                                known + ")");
+    throw std::invalid_argument("unknown feature layer '" + options_.layer + "' (known: " + known +
+                                ")");
   }
   if (options_.input_size < 32 || options_.input_size > 512 || options_.input_size % 32 != 0)
     throw std::invalid_argument("input size " + std::to_string(options_.input_size) +
@@ -69,8 +69,8 @@ ImageFeatureExtractor::ImageFeatureExtractor(ExtractorOptions options)
   net_->output = options_.layer + "_gap";
   const auto names = net_->net.getUnconnectedOutLayersNames();
   if (std::find(names.begin(), names.end(), net_->output) == names.end())
-    throw std::invalid_argument(options_.model_path + ": the model has no output '" +
-                                net_->output + "' (re-run scripts/setup.sh)");
+    throw std::invalid_argument(options_.model_path + ": the model has no output '" + net_->output +
+                                "' (re-run scripts/setup.sh)");
   net_->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
   net_->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
   if (options_.threads > 0) cv::setNumThreads(options_.threads);
@@ -155,7 +155,8 @@ std::vector<float> ImageFeatureExtractor::extract(const ImageSource& source,
     }
     if (error) std::rethrow_exception(error);
     const std::vector<float> f = extract_tensor(batch, count, s);
-    std::copy(f.begin(), f.end(), features.begin() + static_cast<std::ptrdiff_t>(begin * dimension_));
+    std::copy(f.begin(), f.end(),
+              features.begin() + static_cast<std::ptrdiff_t>(begin * dimension_));
     if (progress) progress(begin + count, n);
   }
   return features;

@@ -80,8 +80,9 @@ class FolderSource : public ImageSource {
   explicit FolderSource(const std::string& root) : root_(root) {
     std::error_code ec;
     if (!fs::is_directory(root_, ec))
-      throw std::invalid_argument(root + ": no such folder (expected one sub-folder of images "
-                                         "per class)");
+      throw std::invalid_argument(root +
+                                  ": no such folder (expected one sub-folder of images "
+                                  "per class)");
     std::vector<fs::path> classes;
     for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec))
       if (it->is_directory(ec)) classes.push_back(it->path());
@@ -118,8 +119,9 @@ class FolderSource : public ImageSource {
     const std::string path = files_[i].string();
     cv::Mat m = cv::imread(path, cv::IMREAD_COLOR);
     if (m.empty())
-      throw std::invalid_argument(path + ": cannot decode the image (corrupt, truncated or not "
-                                         "an image)");
+      throw std::invalid_argument(path +
+                                  ": cannot decode the image (corrupt, truncated or not "
+                                  "an image)");
     cv::cvtColor(m, m, cv::COLOR_BGR2RGB);
     Image im;
     im.height = static_cast<std::size_t>(m.rows);

@@ -64,7 +64,8 @@ FeatureScaler FeatureScaler::fit(const matrix::Matrix& x, Normalization kind) {
   for (auto& m : s.mean) m /= static_cast<double>(x.rows);
   std::vector<double> var(x.cols, 0.0);
   for (std::size_t r = 0; r < x.rows; ++r)
-    for (std::size_t c = 0; c < x.cols; ++c) var[c] += (x(r, c) - s.mean[c]) * (x(r, c) - s.mean[c]);
+    for (std::size_t c = 0; c < x.cols; ++c)
+      var[c] += (x(r, c) - s.mean[c]) * (x(r, c) - s.mean[c]);
   for (std::size_t c = 0; c < x.cols; ++c) {
     const double sd = std::sqrt(var[c] / static_cast<double>(x.rows));
     s.inv_std[c] = sd > 1e-12 * (1 + std::abs(s.mean[c])) ? 1 / sd : 0.0;
@@ -113,14 +114,16 @@ FeatureScaler FeatureScaler::load(const std::string& path) {
         !std::isfinite(s.inv_std[c]) || s.inv_std[c] < 0)
       throw std::invalid_argument(path + ": truncated or malformed at column " + std::to_string(c));
   std::string extra;
-  if (in >> extra) throw std::invalid_argument(path + ": trailing data after " + std::to_string(n) + " columns");
+  if (in >> extra)
+    throw std::invalid_argument(path + ": trailing data after " + std::to_string(n) + " columns");
   return s;
 }
 
 void normalize(matrix::Matrix& x, Normalization n) {
   if (n == Normalization::standard)
-    throw std::invalid_argument("standard normalisation needs statistics fitted on training rows "
-                                "(FeatureScaler)");
+    throw std::invalid_argument(
+        "standard normalisation needs statistics fitted on training rows "
+        "(FeatureScaler)");
   if (n == Normalization::none) return;
   for (std::size_t r = 0; r < x.rows; ++r) {
     double s = 0;
