@@ -11,9 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 d=${1:-mnist}
 hetal=${2:-build/hetal}
+# Only the exact run is read; where its simulation leaves the encrypted softmax's range (lr 0.5
+# at some sizes), hetal says so on stderr and exits 1 after printing the exact line.
 run() {
-  "$hetal" reference --dataset "$d" --limit 12000 --test-limit 2000 --lr "${LR:-0.03}" --batch 256 \
-    --epochs 30 --patience 3 "$@" | grep '^exact'
+  { "$hetal" reference --dataset "$d" --limit 12000 --test-limit 2000 --lr "${LR:-0.03}" \
+    --batch 256 --epochs 30 --patience 3 "$@" || true; } | grep '^exact'
 }
 for s in 224 160 128 96 64; do
   echo "== input $s x $s, block_13_expand_relu"

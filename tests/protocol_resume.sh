@@ -2,7 +2,8 @@
 # The protocol as separate processes through the CLI (TB13-INSECURE, synthetic 3-class data):
 # client keygen / encrypt, server train and client watch side by side; the server is killed
 # (SIGKILL) after its first checkpoint and resumed with --resume; the run then completes, the
-# resumed model matches an uninterrupted run's, and both predict.
+# resumed model matches an uninterrupted run's, and both predict. Then the plain reference's
+# refusal of a diverging learning rate.
 set -euo pipefail
 work=$1
 rm -rf "$work" && mkdir -p "$work"
@@ -52,4 +53,15 @@ paste -d, <(grep -v '^#' plain/model.csv | tr ',' '\n') <(grep -v '^#' killed/mo
   fail "the resumed model differs from the uninterrupted one"
 "$HETAL" --insecure client predict --client killed/client --bundle killed/bundle \
   --features x.csv --labels y.csv | grep -q "accuracy" || fail "predict"
+# The plain reference on the same data: a learning rate that drives the simulation (the
+# encrypted run's twin) out of the softmax's input range prints the exact run, then an error
+# naming the step, and exits 1; a sane one exits 0.
+"$HETAL" reference --features x.csv --labels y.csv --batch 128 --lr 1 --epochs 2 > ref.log ||
+  fail "reference failed at lr 1"
+grep -q "^simulation:" ref.log || fail "no simulation line at lr 1"
+if "$HETAL" reference --features x.csv --labels y.csv --batch 128 --lr 5000 --epochs 2 \
+  > ref.log 2> ref.err; then fail "a diverging simulation exited 0"; fi
+grep -q "^exact" ref.log || fail "the exact run was not printed"
+grep -q "simulation: training step .*outside the encrypted softmax's input range" ref.err ||
+  fail "no range message: $(cat ref.err)"
 echo "protocol_resume: OK"

@@ -40,10 +40,11 @@ protocol::TrainConfig small_config() {
 struct Bundle {
   fs::path dir, client, bundle;
   train::Dataset data = hetal::test::clusters(290, 20, 3, 11);
-  explicit Bundle(const std::string& name) : dir(fresh_dir(name)) {
+  explicit Bundle(const std::string& name, const protocol::TrainConfig& cfg = small_config())
+      : dir(fresh_dir(name)) {
     client = dir / "client";
     bundle = dir / "bundle";
-    protocol::client_keygen(client.string(), bundle.string(), small_config(), 20, 3, true);
+    protocol::client_keygen(client.string(), bundle.string(), cfg, 20, 3, true);
     protocol::client_encrypt(client.string(), bundle.string(), data, "clusters", true);
   }
 };
@@ -119,6 +120,32 @@ TEST(Protocol, WholeRunThroughFiles) {
   const std::string json = protocol::report_json(rep, w);
   EXPECT_THAT(json, HasSubstr("\"softmax\""));
   EXPECT_THAT(protocol::training_curve_svg(w, "t"), HasSubstr("<polyline"));
+}
+
+// A learning rate far too large drives the logits out of the encrypted softmax's range, where
+// its output is garbage: the client sees it in the first epoch's validation logits and stops
+// the run on both sides, each with the reason, instead of returning a garbage model.
+TEST(Protocol, DivergingRunIsStoppedOnBothSides) {
+  protocol::TrainConfig cfg = small_config();
+  cfg.learning_rate = 2000;
+  Bundle b("diverge", cfg);
+  std::string server_error;
+  std::thread server([&] {
+    server_error =
+        error_of([&] { protocol::server_train(b.bundle.string(), true, false, quick_wait()); });
+  });
+  const std::string client_error = error_of(
+      [&] { protocol::client_watch(b.client.string(), b.bundle.string(), true, quick_wait()); });
+  server.join();
+  EXPECT_THAT(client_error, HasSubstr("training diverged; lower the learning rate"));
+  EXPECT_THAT(server_error, HasSubstr("the client stopped the run"));
+  EXPECT_THAT(server_error, HasSubstr("training diverged"));
+  EXPECT_FALSE(fs::exists(b.bundle / "done.json"));
+  // The plain simulation refuses the same run at its first out-of-range step.
+  const auto [tr, va] = train::split(b.data, cfg.validation_fraction, cfg.seed);
+  train::TrainParams tp = protocol::plain_params(cfg);
+  tp.softmax = train::SoftmaxKind::simulation;
+  EXPECT_THROW(train::train(tr, va, tp), train::LogitRangeError);
 }
 
 TEST(Protocol, ServerRefusesBadBundles) {

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <string>
 
 #include "hetal/core/prng.h"
 #include "hetal/train/data_io.h"
@@ -39,6 +40,34 @@ TEST(PlainTrainer, LearnsAndTheSimulationTracksTheExactRun) {
   p.optimizer = train::Optimizer::gradient_descent;
   const train::TrainResult gd = train::train(tr, va, p);
   EXPECT_LT(train::cross_entropy(exact.weights, va), train::cross_entropy(gd.weights, va));
+}
+
+// The simulation stands for the encrypted run, whose softmax holds on [-128, 128] only: logits
+// beyond it are refused with the step named (the exact softmax has no such range).
+TEST(PlainTrainer, TheSimulationRefusesLogitsOutsideTheSoftmaxRange) {
+  const train::Dataset all = clusters(600, 16, 5, 4);
+  const auto [tr, va] = train::split(all, 0.125, 0);
+  train::TrainParams p;
+  p.learning_rate = 5000;
+  p.batch = 128;
+  p.max_epochs = 2;
+  EXPECT_NO_THROW(train::train(tr, va, p));
+  p.softmax = train::SoftmaxKind::simulation;
+  try {
+    train::train(tr, va, p);
+    ADD_FAILURE() << "no LogitRangeError";
+  } catch (const train::LogitRangeError& e) {
+    EXPECT_NE(std::string(e.what()).find("training step 2:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("[-128, 128]"), std::string::npos) << e.what();
+  }
+  // In range, predict with the simulation works; 130 in one logit does not.
+  matrix::Matrix w(2, 2), x(1, 1);
+  x(0, 0) = 1;
+  w(0, 0) = 127;
+  EXPECT_NO_THROW(train::predict(w, x, train::SoftmaxKind::simulation));
+  w(0, 1) = 3;
+  EXPECT_THROW(train::predict(w, x, train::SoftmaxKind::simulation), train::LogitRangeError);
+  EXPECT_NO_THROW(train::predict(w, x, train::SoftmaxKind::exact));
 }
 
 TEST(PlainTrainer, EarlyStoppingKeepsTheBestEpoch) {

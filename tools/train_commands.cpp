@@ -433,7 +433,15 @@ bool TrainingCommands::run(int& code) {
     for (int k = 0; k < 2; ++k) {
       tp.softmax = k ? train::SoftmaxKind::simulation : train::SoftmaxKind::exact;
       const auto t0 = Clock::now();
-      const auto r = train::train(tr, va, tp);
+      train::TrainResult r;
+      try {
+        r = train::train(tr, va, tp);
+      } catch (const train::LogitRangeError& e) {
+        // The exact run above stands; the simulation (the encrypted run's twin) diverged.
+        std::fprintf(stderr, "hetal: error: simulation: %s\n", e.what());
+        code = 1;
+        return true;
+      }
       const auto& best = r.epochs[r.best_epoch];
       std::printf("%-10s: %zu epochs (best %zu), %zu steps, validation loss %.4f, accuracy %.2f %%",
                   k ? "simulation" : "exact", r.epochs.size(), r.best_epoch + 1, r.steps,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -497,6 +498,18 @@ UploadSummary client_encrypt(const std::string& client_dir, const std::string& b
   return sum;
 }
 
+namespace {
+/// The client's answer after an epoch: stop or go on; an "abort" (the client found the run
+/// broken) ends the server's run with the client's reason.
+bool read_decision(const fs::path& dec) {
+  const json d = read_json(dec);
+  if (d.contains("abort"))
+    fail("the client stopped the run (" + dec.string() +
+         "): " + field<std::string>(d, "abort", dec));
+  return field<bool>(d, "stop", dec);
+}
+}  // namespace
+
 WatchResult client_watch(const std::string& client_dir, const std::string& bundle_dir,
                          bool insecure, const WaitOptions& wait) {
   const fs::path client(client_dir), bundle(bundle_dir);
@@ -536,8 +549,28 @@ WatchResult client_watch(const std::string& client_dir, const std::string& bundl
     er.epoch = e;
     std::tie(er.validation_loss, er.validation_accuracy) =
         train::logits_loss_accuracy(logits, labels);
+    // A run that cannot go on is stopped on both sides: the decision tells the server why (so it
+    // exits with the reason instead of waiting), then the client fails with it.
+    const auto abort_run = [&](const std::string& why) {
+      write_text(epoch_file(bundle, "decision", e, ".json"),
+                 json{{"stop", true}, {"abort", why}}.dump());
+      fail(vf.string() + ": " + why);
+    };
     if (!std::isfinite(er.validation_loss))
-      fail(vf.string() + ": the validation logits do not decrypt to finite values");
+      abort_run("the validation logits do not decrypt to finite values");
+    // The server's softmax approximates on [-R, R] only; logits beyond it mean the training
+    // steps' softmax left its range too and the model is garbage.
+    const double r_max = softmax::OursParams{}.r_max;
+    double worst = 0;
+    for (const double v : logits.data) worst = std::max(worst, std::abs(v));
+    if (worst > r_max) {
+      char msg[200];
+      std::snprintf(msg, sizeof msg,
+                    "a validation logit of epoch %zu has magnitude %.4g, outside the encrypted "
+                    "softmax's input range [-%g, %g]: training diverged; lower the learning rate",
+                    e + 1, worst, r_max, r_max);
+      abort_run(msg);
+    }
     if (er.validation_loss < best) {
       best = er.validation_loss;
       res.best_epoch = e;
@@ -741,7 +774,7 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       // Killed while waiting for (or after) the last checkpointed epoch's decision.
       const fs::path dec = epoch_file(bundle, "decision", start - 1, ".json");
       wait_for(dec, wait, {});
-      stop = field<bool>(read_json(dec), "stop", dec);
+      stop = read_decision(dec);
     }
     if (wait.progress) wait.progress(start * nb, total, "training steps");
     for (std::size_t e = start; e < m.cfg.max_epochs && !stop; ++e) {
@@ -766,7 +799,7 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       ++rep.epochs;
       const fs::path dec = epoch_file(bundle, "decision", e, ".json");
       wait_for(dec, wait, {});
-      stop = field<bool>(read_json(dec), "stop", dec);
+      stop = read_decision(dec);
       rep.stopped_early = stop && e + 1 < m.cfg.max_epochs;
     }
     rep.times = trainer.times();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
@@ -88,18 +89,35 @@ matrix::Matrix predict(const matrix::Matrix& w, const matrix::Matrix& x, Softmax
   const std::size_t c = w.rows, d = x.cols;
   const softmax::OursPolynomials polys =
       kind == SoftmaxKind::simulation ? softmax::ours_polynomials(c) : softmax::OursPolynomials{};
+  // The approximation holds on [-R, R] only: outside it the encrypted softmax (and so the
+  // simulation) returns garbage rather than an error, so the simulation refuses such logits.
+  const double r_max = softmax::OursParams{}.r_max;
   matrix::Matrix out(x.rows, c);
-#pragma omp parallel for schedule(static)
+  double worst = 0;  // largest |logit| (NaN if any is NaN)
+#pragma omp parallel for schedule(static) reduction(max : worst)
   for (std::size_t r = 0; r < x.rows; ++r) {
     std::vector<double> logits(c);
+    double row_worst = 0;
     for (std::size_t j = 0; j < c; ++j) {
       double s = w(j, d);
       for (std::size_t k = 0; k < d; ++k) s += w(j, k) * x(r, k);
       logits[j] = s;
+      row_worst = std::isnan(s) ? std::numeric_limits<double>::infinity()
+                                : std::max(row_worst, std::abs(s));
     }
+    worst = std::max(worst, row_worst);
+    if (kind == SoftmaxKind::simulation && row_worst > r_max) continue;
     const auto p =
         kind == SoftmaxKind::exact ? softmax::exact(logits) : softmax::ours(logits, polys);
     for (std::size_t j = 0; j < c; ++j) out(r, j) = p[j];
+  }
+  if (kind == SoftmaxKind::simulation && !(worst <= r_max)) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg,
+                  "a logit of magnitude %.4g is outside the encrypted softmax's input range "
+                  "[-%g, %g]",
+                  worst, r_max, r_max);
+    throw LogitRangeError(msg);
   }
   return out;
 }
@@ -168,7 +186,14 @@ TrainResult train(const Dataset& train_set, const Dataset& validation, const Tra
       const std::size_t b0 = bi * p.batch, bn = std::min(p.batch, n - b0);
       const Dataset batch = subset(train_set, order.data() + b0, bn);
       // Gradient at the lookahead point: (1/B) (P - Y)^T [X, 1].
-      matrix::Matrix pr = predict(look, batch.x, p.softmax);
+      matrix::Matrix pr;
+      try {
+        pr = predict(look, batch.x, p.softmax);
+      } catch (const LogitRangeError& e) {
+        throw LogitRangeError(
+            "training step " + std::to_string(res.steps + 1) + ": " + e.what() +
+            "; the encrypted run would diverge the same way: " + "lower the learning rate");
+      }
       for (std::size_t r = 0; r < bn; ++r) pr(r, batch.y[r]) -= 1;
       matrix::Matrix x_new = look;
       const double step = p.learning_rate / static_cast<double>(bn);

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -65,7 +66,14 @@ std::pair<Dataset, Dataset> split(const Dataset& all, double validation_fraction
 /// The order in which `batches` fixed batches are visited in `epoch` (seeded permutation).
 std::vector<std::size_t> batch_order(std::size_t batches, std::uint64_t seed, std::size_t epoch);
 
-/// Class probabilities of every row of x (n x d) under weights w (c x (d + 1)).
+/// A logit outside the encrypted softmax's input range [-R, R] (softmax::OursParams::r_max),
+/// where the approximation the encrypted run evaluates no longer holds.
+struct LogitRangeError : std::range_error {
+  using std::range_error::range_error;
+};
+
+/// Class probabilities of every row of x (n x d) under weights w (c x (d + 1)). With the
+/// simulation, throws LogitRangeError if a logit leaves [-R, R]; training adds the step.
 matrix::Matrix predict(const matrix::Matrix& w, const matrix::Matrix& x, SoftmaxKind kind);
 double accuracy(const matrix::Matrix& w, const Dataset& data);
 /// Mean softmax cross-entropy and accuracy of logits (n x c; e.g. decrypted ones) for labels.
