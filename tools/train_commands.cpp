@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -103,6 +104,17 @@ struct Child {
   int wait() {
     if (!finished && waitpid(pid, &status, 0) == pid) finished = true;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  /// The client side failed while the server still runs: give it a few seconds to finish (an
+  /// aborted run's server exits by itself), then stop it, so that no orphan waits for hours.
+  ~Child() {
+    for (int i = 0; i < 100 && alive(); ++i) usleep(100000);
+    if (alive()) {
+      kill(pid, SIGTERM);
+      wait();
+    }
   }
 };
 
