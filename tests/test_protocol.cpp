@@ -88,6 +88,7 @@ TEST(Protocol, WholeRunThroughFiles) {
   EXPECT_EQ(rep.times.steps, 2 * rep.epochs);
   EXPECT_GT(rep.times.softmax, 0);
   EXPECT_GT(rep.times.bootstrap, 0);
+  EXPECT_GT(rep.data_seconds, 0);  // each step read its batch from disk
   // The decrypted model is the simulation trainer's on the same split and batches.
   const matrix::Matrix wm =
       protocol::client_decrypt_model(b.client.string(), b.bundle.string(), true);

@@ -722,10 +722,17 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
     const Meta& m = s.meta;
     fs::create_directories(sdir);
     fs::create_directories(bundle / "epochs");
-    // Training and validation data.
-    std::vector<train::EncryptedBatch> batches;
-    for (std::size_t b = 0; b < m.train_rows.size(); ++b) {
-      const fs::path f = bundle / "data" / ("train-" + std::to_string(b) + ".cts");
+    // Training and validation data stay on disk: each step reads its own batch, so memory is
+    // bounded by the step, not by the data set (issue 13). Every file is read once here, one
+    // at a time, so that a malformed one is named before hours of training, not at its step.
+    const auto train_file = [&](std::size_t b) {
+      return bundle / "data" / ("train-" + std::to_string(b) + ".cts");
+    };
+    const auto val_file = [&](std::size_t b) {
+      return bundle / "data" / ("val-" + std::to_string(b) + ".cts");
+    };
+    const auto load_batch = [&](std::size_t b) {
+      const fs::path f = train_file(b);
       const auto xl = train::features_layout(m.shape, m.train_rows[b]);
       const auto yl = train::labels_layout(m.shape, m.train_rows[b]);
       auto cts = load_cts(s.ctx, f, xl.count() + yl.count());
@@ -737,14 +744,15 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       eb.rows = m.train_rows[b];
       eb.x = as_matrix(xl, std::move(cts), f);
       eb.y = as_matrix(yl, std::move(y), f);
-      batches.push_back(std::move(eb));
-    }
-    std::vector<matrix::EncMatrix> val;
-    for (std::size_t b = 0; b < m.val_rows.size(); ++b) {
-      const fs::path f = bundle / "data" / ("val-" + std::to_string(b) + ".cts");
+      return eb;
+    };
+    const auto load_val = [&](std::size_t b) {
+      const fs::path f = val_file(b);
       const auto l = train::features_layout(m.shape, m.val_rows[b]);
-      val.push_back(as_matrix(l, load_cts(s.ctx, f, l.count()), f));
-    }
+      return as_matrix(l, load_cts(s.ctx, f, l.count()), f);
+    };
+    for (std::size_t b = 0; b < m.train_rows.size(); ++b) load_batch(b);
+    for (std::size_t b = 0; b < m.val_rows.size(); ++b) load_val(b);
     train::EncryptedTrainer trainer(s.ctx, s.enc, s.ev, s.rlk, s.gk, *s.boot, s.bk, m.shape,
                                     s.params());
     std::size_t start = 0;
@@ -768,7 +776,7 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       for (const auto& e : fs::directory_iterator(bundle / "epochs")) fs::remove(e.path());
     }
     rep.setup_seconds = since(t0);
-    const std::size_t nb = batches.size(), total = m.cfg.max_epochs * nb;
+    const std::size_t nb = m.train_rows.size(), total = m.cfg.max_epochs * nb;
     bool stop = false;
     if (start > 0) {
       // Killed while waiting for (or after) the last checkpointed epoch's decision.
@@ -781,13 +789,16 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       const auto te = Clock::now();
       const auto order = train::batch_order(nb, m.cfg.seed, e);
       for (std::size_t i = 0; i < nb; ++i) {
-        trainer.step(batches[order[i]]);
+        const auto tl = Clock::now();
+        const train::EncryptedBatch batch = load_batch(order[i]);
+        rep.data_seconds += since(tl);
+        trainer.step(batch);
         if (wait.progress) wait.progress(e * nb + i + 1, total, "training steps");
       }
       const auto tv = Clock::now();
       std::vector<ckks::Ciphertext> logits;
-      for (const auto& x : val)
-        for (auto& c : trainer.logits(x).blocks) logits.push_back(std::move(c.c));
+      for (std::size_t b = 0; b < m.val_rows.size(); ++b)
+        for (auto& c : trainer.logits(load_val(b)).blocks) logits.push_back(std::move(c.c));
       rep.validation_seconds += since(tv);
       save_cts(s.ctx, trainer.state().model, epoch_file(bundle, "model", e, ".cts"));
       // Checkpoint: the state first, then the record that names it.
@@ -848,6 +859,7 @@ std::string report_json(const ServerReport& r, const WatchResult& w) {
             {"stopped_early", r.stopped_early},
             {"epoch_seconds", r.epoch_seconds},
             {"validation_seconds", r.validation_seconds},
+            {"data_seconds", r.data_seconds},
             {"steps", t.steps},
             {"seconds",
              {{"matrix_products", t.matmul},

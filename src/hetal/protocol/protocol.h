@@ -113,6 +113,7 @@ struct ServerReport {
   std::vector<double> epoch_seconds;
   std::size_t epochs = 0, resumed_from = 0;
   double setup_seconds = 0, validation_seconds = 0;
+  double data_seconds = 0;  ///< reading training batches from disk, step by step
   bool stopped_early = false;
 };
 /// Trains on the bundle (public keys only; a secret key anywhere in it is refused).
