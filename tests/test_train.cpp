@@ -68,6 +68,11 @@ TEST(PlainTrainer, TheSimulationRefusesLogitsOutsideTheSoftmaxRange) {
   w(0, 1) = 3;
   EXPECT_THROW(train::predict(w, x, train::SoftmaxKind::simulation), train::LogitRangeError);
   EXPECT_NO_THROW(train::predict(w, x, train::SoftmaxKind::exact));
+  // The same check on logits alone (what the client applies to decrypted ones); NaN counts.
+  EXPECT_NO_THROW(train::check_logit_range(std::vector<double>{-128, 128, 0}));
+  EXPECT_THROW(train::check_logit_range(std::vector<double>{1, -128.5}), train::LogitRangeError);
+  EXPECT_THROW(train::check_logit_range(std::vector<double>{1, std::nan("")}),
+               train::LogitRangeError);
 }
 
 TEST(PlainTrainer, EarlyStoppingKeepsTheBestEpoch) {

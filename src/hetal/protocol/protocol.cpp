@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -560,16 +559,11 @@ WatchResult client_watch(const std::string& client_dir, const std::string& bundl
       abort_run("the validation logits do not decrypt to finite values");
     // The server's softmax approximates on [-R, R] only; logits beyond it mean the training
     // steps' softmax left its range too and the model is garbage.
-    const double r_max = softmax::OursParams{}.r_max;
-    double worst = 0;
-    for (const double v : logits.data) worst = std::max(worst, std::abs(v));
-    if (worst > r_max) {
-      char msg[200];
-      std::snprintf(msg, sizeof msg,
-                    "a validation logit of epoch %zu has magnitude %.4g, outside the encrypted "
-                    "softmax's input range [-%g, %g]: training diverged; lower the learning rate",
-                    e + 1, worst, r_max, r_max);
-      abort_run(msg);
+    try {
+      train::check_logit_range(logits.data);
+    } catch (const train::LogitRangeError& err) {
+      abort_run("epoch " + std::to_string(e + 1) + ": " + err.what() +
+                ": training diverged; lower the learning rate");
     }
     if (er.validation_loss < best) {
       best = er.validation_loss;
@@ -725,14 +719,8 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
     // Training and validation data stay on disk: each step reads its own batch, so memory is
     // bounded by the step, not by the data set (issue 13). Every file is read once here, one
     // at a time, so that a malformed one is named before hours of training, not at its step.
-    const auto train_file = [&](std::size_t b) {
-      return bundle / "data" / ("train-" + std::to_string(b) + ".cts");
-    };
-    const auto val_file = [&](std::size_t b) {
-      return bundle / "data" / ("val-" + std::to_string(b) + ".cts");
-    };
     const auto load_batch = [&](std::size_t b) {
-      const fs::path f = train_file(b);
+      const fs::path f = bundle / "data" / ("train-" + std::to_string(b) + ".cts");
       const auto xl = train::features_layout(m.shape, m.train_rows[b]);
       const auto yl = train::labels_layout(m.shape, m.train_rows[b]);
       auto cts = load_cts(s.ctx, f, xl.count() + yl.count());
@@ -747,7 +735,7 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       return eb;
     };
     const auto load_val = [&](std::size_t b) {
-      const fs::path f = val_file(b);
+      const fs::path f = bundle / "data" / ("val-" + std::to_string(b) + ".cts");
       const auto l = train::features_layout(m.shape, m.val_rows[b]);
       return as_matrix(l, load_cts(s.ctx, f, l.count()), f);
     };

@@ -82,6 +82,20 @@ std::pair<Dataset, Dataset> split(const Dataset& all, double validation_fraction
   return {subset(all, p.data(), n_train), subset(all, p.data() + n_train, n_val)};
 }
 
+void check_logit_range(std::span<const double> logits) {
+  const double r_max = softmax::OursParams{}.r_max;
+  double worst = 0;
+  for (const double v : logits)
+    worst = std::isnan(v) ? std::numeric_limits<double>::infinity() : std::max(worst, std::abs(v));
+  if (worst <= r_max) return;
+  char msg[160];
+  std::snprintf(msg, sizeof msg,
+                "a logit of magnitude %.4g is outside the encrypted softmax's input range "
+                "[-%g, %g]",
+                worst, r_max, r_max);
+  throw LogitRangeError(msg);
+}
+
 matrix::Matrix predict(const matrix::Matrix& w, const matrix::Matrix& x, SoftmaxKind kind) {
   if (w.cols != x.cols + 1)
     throw std::invalid_argument("predict: weights are for " + std::to_string(w.cols - 1) +
@@ -89,35 +103,22 @@ matrix::Matrix predict(const matrix::Matrix& w, const matrix::Matrix& x, Softmax
   const std::size_t c = w.rows, d = x.cols;
   const softmax::OursPolynomials polys =
       kind == SoftmaxKind::simulation ? softmax::ours_polynomials(c) : softmax::OursPolynomials{};
-  // The approximation holds on [-R, R] only: outside it the encrypted softmax (and so the
-  // simulation) returns garbage rather than an error, so the simulation refuses such logits.
-  const double r_max = softmax::OursParams{}.r_max;
-  matrix::Matrix out(x.rows, c);
-  double worst = 0;  // largest |logit| (NaN if any is NaN)
-#pragma omp parallel for schedule(static) reduction(max : worst)
+  matrix::Matrix out(x.rows, c);  // logits first, then probabilities in place
+#pragma omp parallel for schedule(static)
   for (std::size_t r = 0; r < x.rows; ++r) {
-    std::vector<double> logits(c);
-    double row_worst = 0;
     for (std::size_t j = 0; j < c; ++j) {
       double s = w(j, d);
       for (std::size_t k = 0; k < d; ++k) s += w(j, k) * x(r, k);
-      logits[j] = s;
-      row_worst = std::isnan(s) ? std::numeric_limits<double>::infinity()
-                                : std::max(row_worst, std::abs(s));
+      out(r, j) = s;
     }
-    worst = std::max(worst, row_worst);
-    if (kind == SoftmaxKind::simulation && row_worst > r_max) continue;
-    const auto p =
-        kind == SoftmaxKind::exact ? softmax::exact(logits) : softmax::ours(logits, polys);
-    for (std::size_t j = 0; j < c; ++j) out(r, j) = p[j];
   }
-  if (kind == SoftmaxKind::simulation && !(worst <= r_max)) {
-    char msg[160];
-    std::snprintf(msg, sizeof msg,
-                  "a logit of magnitude %.4g is outside the encrypted softmax's input range "
-                  "[-%g, %g]",
-                  worst, r_max, r_max);
-    throw LogitRangeError(msg);
+  // The simulation stands for the encrypted run, whose softmax holds on [-R, R] only.
+  if (kind == SoftmaxKind::simulation) check_logit_range(out.data);
+#pragma omp parallel for schedule(static)
+  for (std::size_t r = 0; r < x.rows; ++r) {
+    const std::span<double> row(out.data.data() + r * c, c);
+    const auto p = kind == SoftmaxKind::exact ? softmax::exact(row) : softmax::ours(row, polys);
+    std::copy(p.begin(), p.end(), row.begin());
   }
   return out;
 }

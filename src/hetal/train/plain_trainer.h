@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -71,6 +72,10 @@ std::vector<std::size_t> batch_order(std::size_t batches, std::uint64_t seed, st
 struct LogitRangeError : std::range_error {
   using std::range_error::range_error;
 };
+
+/// Throws LogitRangeError if a logit (e.g. a decrypted one) leaves the encrypted softmax's
+/// input range or is NaN.
+void check_logit_range(std::span<const double> logits);
 
 /// Class probabilities of every row of x (n x d) under weights w (c x (d + 1)). With the
 /// simulation, throws LogitRangeError if a logit leaves [-R, R]; training adds the step.
