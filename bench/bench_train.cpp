@@ -7,6 +7,7 @@
 //   build/bench/bench_train                          # all shapes, N = 2^16, 1 timed step each
 //   build/bench/bench_train --shapes mnist --steps 2
 //   build/bench/bench_train --preset TB13-INSECURE   # quick check of the harness
+//   build/bench/bench_train --shapes mnist --softmax tournament   # the previous softmax
 #include <omp.h>
 
 #include <algorithm>
@@ -34,7 +35,7 @@ const ShapeSpec kShapes[] = {
     {"facemask", 512, 768, 3}, {"dermamnist", 1024, 768, 7},   {"snips", 1024, 768, 7},
 };
 
-void run(const ShapeSpec& sp, bool insecure, std::size_t timed_steps) {
+void run(const ShapeSpec& sp, bool insecure, std::size_t timed_steps, softmax::Pipeline pipeline) {
   using namespace hetal::ckks;
   using bench::Clock;
   using bench::seconds_since;
@@ -55,7 +56,9 @@ void run(const ShapeSpec& sp, bool insecure, std::size_t timed_steps) {
   const circuits::BootstrapKeys bk = boot.generate_keys(kg, sk);
   const double keygen = seconds_since(t0);
   Encryptor encryptor(ctx, sk), pub(ctx, pk);
-  train::EncryptedTrainer trainer(ctx, enc, ev, rlk, gk, boot, bk, shape, {});
+  train::EncryptedTrainParams tp;
+  tp.pipeline = pipeline;
+  train::EncryptedTrainer trainer(ctx, enc, ev, rlk, gk, boot, bk, shape, tp);
   trainer.init(pub);
   core::Prng prng(core::Seed{7});
   matrix::Matrix x(batch, sp.features);
@@ -95,6 +98,7 @@ int main(int argc, char** argv) {
   bool insecure = false;
   std::size_t steps = 1;
   std::string only;
+  softmax::Pipeline pipeline = softmax::Pipeline::nsq;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--preset") && i + 1 < argc) {
       insecure = std::string(argv[++i]) == "TB13-INSECURE";
@@ -102,15 +106,20 @@ int main(int argc, char** argv) {
       steps = std::stoul(argv[++i]);
     } else if (!std::strcmp(argv[i], "--shapes") && i + 1 < argc) {
       only = argv[++i];
+    } else if (!std::strcmp(argv[i], "--softmax") && i + 1 < argc &&
+               (!std::strcmp(argv[i + 1], "nsq") || !std::strcmp(argv[i + 1], "tournament"))) {
+      pipeline =
+          !std::strcmp(argv[++i], "nsq") ? softmax::Pipeline::nsq : softmax::Pipeline::tournament;
     } else {
       std::fprintf(stderr,
                    "usage: bench_train [--preset B16-H192|TB13-INSECURE] [--steps n] "
-                   "[--shapes mnist,cifar10,...]\n");
+                   "[--shapes mnist,cifar10,...] [--softmax nsq|tournament]\n");
       return 2;
     }
   }
-  std::printf("bench_train: %s, %d threads, %zu timed step(s) after one warm-up\n",
-              insecure ? "TB13-INSECURE" : "B16-H192 (N = 2^16)", omp_get_max_threads(), steps);
+  std::printf("bench_train: %s, %d threads, %zu timed step(s) after one warm-up, softmax %s\n",
+              insecure ? "TB13-INSECURE" : "B16-H192 (N = 2^16)", omp_get_max_threads(), steps,
+              pipeline == softmax::Pipeline::nsq ? "normalize-and-square" : "tournament");
   std::vector<std::string> wanted;  // --shapes a,b,c
   for (std::size_t p = 0; p < only.size();) {
     const std::size_t q = std::min(only.find(',', p), only.size());
@@ -119,6 +128,6 @@ int main(int argc, char** argv) {
   }
   for (const auto& s : kShapes)
     if (wanted.empty() || std::find(wanted.begin(), wanted.end(), s.name) != wanted.end())
-      run(s, insecure, steps);
+      run(s, insecure, steps, pipeline);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "hetal/core/prng.h"
+#include "hetal/softmax/nsq.h"
 #include "hetal/softmax/plain.h"
 
 using namespace hetal;
@@ -57,4 +58,42 @@ TEST(SoftmaxPlain, HetalReproducesItsScriptAndOursIsFarMorePrecise) {
     }
     EXPECT_LT(omax, 1e-5) << c;  // measured 4.9e-7 (c = 3), 1.7e-6 (c = 10) on 4 x 10^6 rows
   }
+}
+
+TEST(SoftmaxPlain, NormalizeAndSquareMatchesTheExactSoftmax) {
+  // HETAL's protocol (rows from [-4,4], [-8,8], [-32,32], [-128,128]) plus the extreme rows
+  // (j classes at R, the others at -R), for class counts with and without padding.
+  for (std::size_t c : {2, 3, 5, 7, 10, 16}) {
+    const softmax::NsqPolynomials polys = softmax::nsq_polynomials(c);
+    EXPECT_EQ(polys.rounds.size(), 5u);
+    for (const auto& d : polys.rounds) EXPECT_LT(d.error, 0.5) << c;  // every division converges
+    EXPECT_GE(polys.goldschmidt_steps, 1);
+    core::Prng prng(core::Seed{static_cast<std::uint8_t>(c)});
+    double worst = 0;
+    for (double range : {4.0, 8.0, 32.0, 128.0}) {
+      for (int r = 0; r < 5000; ++r) {
+        std::vector<double> x(c);
+        for (auto& v : x) v = range * (2 * ((prng.next_u64() >> 11) * 0x1p-53) - 1);
+        worst = std::max(worst, row_error(softmax::nsq(x, polys), softmax::exact(x)));
+      }
+    }
+    for (std::size_t j = 0; j <= c; ++j) {
+      std::vector<double> x(c, -128.0);
+      for (std::size_t i = 0; i < j; ++i) x[i] = 128;
+      worst = std::max(worst, row_error(softmax::nsq(x, polys), softmax::exact(x)));
+    }
+    EXPECT_LT(worst, 1e-7) << c;
+  }
+}
+
+TEST(SoftmaxPlain, NormalizeAndSquareRefusesBadParameters) {
+  EXPECT_THROW(softmax::nsq_polynomials(1), std::invalid_argument);
+  softmax::NsqParams p;
+  p.round_degrees = {15, 7};  // 5 rounds for 6 squarings
+  EXPECT_THROW(softmax::nsq_polynomials(10, p), std::invalid_argument);
+  p = {};
+  p.round_degrees = {3, 3, 3, 3, 3};  // a degree-3 first division cannot cover its range
+  EXPECT_THROW(softmax::nsq_polynomials(10, p), std::invalid_argument);
+  const auto polys = softmax::nsq_polynomials(3);
+  EXPECT_THROW(softmax::nsq(std::vector<double>{1, 2}, polys), std::invalid_argument);
 }

@@ -20,21 +20,26 @@ EncryptedSoftmax::EncryptedSoftmax(const ckks::Context& ctx, const ckks::Encoder
       p_(params),
       polys_(ours_polynomials(classes, params)),
       exp_unit_(polys_.exp.coeffs(), circuits::Basis::chebyshev, -1, 1) {
-  if (block.slots() == 0 || block.slots() > ctx.max_slots() ||
-      (block.slots() & (block.slots() - 1))) {
-    throw std::invalid_argument("softmax: the block must fill a power-of-two slot count");
-  }
-  if (block.s1 % c_pad_ != 0) {
-    throw std::invalid_argument("softmax: block rows of " + std::to_string(block.s1) +
-                                " slots do not hold whole copies of the " + std::to_string(c_pad_) +
-                                " padded classes");
-  }
+  check_block(ctx, block, classes);
   const double two_r = 2 * p_.r_max;
   if (two_r != std::round(two_r) || two_r < 1)
     throw std::invalid_argument("softmax: 2R must be a positive integer");
   real_mask_.resize(block.slots());
   for (std::size_t j = 0; j < block.slots(); ++j)
     real_mask_[j] = (j % block.s1) % c_pad_ < c_ ? 1.0 : 0.0;
+}
+
+void EncryptedSoftmax::check_block(const ckks::Context& ctx, matrix::BlockShape block,
+                                   std::size_t classes) {
+  if (block.slots() == 0 || block.slots() > ctx.max_slots() ||
+      (block.slots() & (block.slots() - 1))) {
+    throw std::invalid_argument("softmax: the block must fill a power-of-two slot count");
+  }
+  if (block.s1 % padded(classes) != 0) {
+    throw std::invalid_argument("softmax: block rows of " + std::to_string(block.s1) +
+                                " slots do not hold whole copies of the " +
+                                std::to_string(padded(classes)) + " padded classes");
+  }
 }
 
 std::vector<long long> EncryptedSoftmax::rotations() const { return rotations_for(c_, block_); }

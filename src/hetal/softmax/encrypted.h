@@ -47,6 +47,9 @@ class EncryptedSoftmax {
   /// needs levels after the softmax for P - Y, DiagATB and the update).
   void set_min_output_level(std::size_t level) { min_output_level_ = level; }
 
+  /// Throws std::invalid_argument unless the block fills a power-of-two slot count and its rows
+  /// hold whole copies of the padded classes (both pipelines).
+  static void check_block(const ckks::Context& ctx, matrix::BlockShape block, std::size_t classes);
   /// Rotation steps the Galois keys must cover.
   std::vector<long long> rotations() const;
   /// The same without an instance (key generation on the client).

@@ -24,6 +24,10 @@ namespace hetal::softmax {
 
 using circuits::Polynomial;
 
+/// The encrypted pipelines: normalize-and-square (softmax/nsq.h, the default: ~half the
+/// bootstraps) and the tournament max with one exp and Goldschmidt ("ours" below).
+enum class Pipeline { nsq, tournament };
+
 /// Exact softmax of one row (numerically stable).
 std::vector<double> exact(std::span<const double> x);
 

@@ -137,7 +137,8 @@ EncryptedTrainer::EncryptedTrainer(const ckks::Context& ctx, const ckks::Encoder
       shape_(shape),
       p_(params),
       ex_(ctx, enc, ev, rlk, gk),
-      softmax_(ctx, enc, ev, rlk, shape.classes, shape.block(), params.softmax) {
+      softmax_(ctx, enc, ev, rlk, shape.classes, shape.block(), params.softmax),
+      nsq_(ctx, enc, ev, rlk, shape.classes, shape.block(), params.nsq) {
   shape_.validate();
   if (shape_.slots != ctx.max_slots())
     throw std::invalid_argument("trainer: the shape's slots differ from the context's");
@@ -146,6 +147,8 @@ EncryptedTrainer::EncryptedTrainer(const ckks::Context& ctx, const ckks::Encoder
   softmax_.set_bootstrapper(&boot_, &boot_keys_);
   // P - Y, DiagATB (3 levels), the pack mask and the momentum (1 each) follow the softmax.
   softmax_.set_min_output_level(5);
+  nsq_.set_bootstrapper(&boot_, &boot_keys_);
+  nsq_.set_min_output_level(5);
 }
 
 std::vector<long long> EncryptedTrainer::rotations(const Shape& s) {
@@ -337,7 +340,9 @@ void EncryptedTrainer::step(const EncryptedBatch& batch) {
   d.layout = z.layout;
   for (std::size_t i = 0; i < z.blocks.size(); ++i) {
     softmax::SoftmaxStats st;
-    ckks::Ciphertext p = softmax_.apply(z.blocks[i].c, gk_, &st);
+    ckks::Ciphertext p = p_.pipeline == softmax::Pipeline::nsq
+                             ? nsq_.apply(z.blocks[i].c, gk_, &st)
+                             : softmax_.apply(z.blocks[i].c, gk_, &st);
     t.softmax_bootstraps += st.bootstraps;
     ckks::Ciphertext y = batch.y.blocks[i].c;
     ev_.align_levels_inplace(p, y);

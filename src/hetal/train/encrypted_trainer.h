@@ -27,6 +27,7 @@
 #include "hetal/matrix/enc_matrix.h"
 #include "hetal/matrix/executor.h"
 #include "hetal/softmax/encrypted.h"
+#include "hetal/softmax/nsq_encrypted.h"
 #include "hetal/train/plain_trainer.h"
 
 namespace hetal::train {
@@ -67,6 +68,10 @@ struct EncryptedTrainParams {
   Optimizer optimizer = Optimizer::nesterov;
   /// |W| must stay below this: the compact model is bootstrapped as W / bound.
   double weight_bound = 16;
+  /// The softmax pipeline (the plain simulation must use the same: SoftmaxKind::simulation
+  /// for nsq, simulation_tournament for the tournament) and each pipeline's parameters.
+  softmax::Pipeline pipeline = softmax::Pipeline::nsq;
+  softmax::NsqParams nsq{};
   softmax::OursParams softmax{};
 };
 
@@ -141,6 +146,7 @@ class EncryptedTrainer {
   EncryptedTrainParams p_;
   matrix::Executor ex_;
   softmax::EncryptedSoftmax softmax_;
+  softmax::NsqSoftmax nsq_;
   TrainerState state_;
   TimeBreakdown times_;
   std::vector<std::pair<std::tuple<std::size_t, std::size_t, double>, ckks::Plaintext>> masks_;

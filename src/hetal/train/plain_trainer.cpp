@@ -101,8 +101,11 @@ matrix::Matrix predict(const matrix::Matrix& w, const matrix::Matrix& x, Softmax
     throw std::invalid_argument("predict: weights are for " + std::to_string(w.cols - 1) +
                                 " features, data has " + std::to_string(x.cols));
   const std::size_t c = w.rows, d = x.cols;
-  const softmax::OursPolynomials polys =
-      kind == SoftmaxKind::simulation ? softmax::ours_polynomials(c) : softmax::OursPolynomials{};
+  const softmax::OursPolynomials polys = kind == SoftmaxKind::simulation_tournament
+                                             ? softmax::ours_polynomials(c)
+                                             : softmax::OursPolynomials{};
+  const softmax::NsqPolynomials nsq_polys =
+      kind == SoftmaxKind::simulation ? softmax::nsq_polynomials(c) : softmax::NsqPolynomials{};
   matrix::Matrix out(x.rows, c);  // logits first, then probabilities in place
 #pragma omp parallel for schedule(static)
   for (std::size_t r = 0; r < x.rows; ++r) {
@@ -113,11 +116,13 @@ matrix::Matrix predict(const matrix::Matrix& w, const matrix::Matrix& x, Softmax
     }
   }
   // The simulation stands for the encrypted run, whose softmax holds on [-R, R] only.
-  if (kind == SoftmaxKind::simulation) check_logit_range(out.data);
+  if (kind != SoftmaxKind::exact) check_logit_range(out.data);
 #pragma omp parallel for schedule(static)
   for (std::size_t r = 0; r < x.rows; ++r) {
     const std::span<double> row(out.data.data() + r * c, c);
-    const auto p = kind == SoftmaxKind::exact ? softmax::exact(row) : softmax::ours(row, polys);
+    const auto p = kind == SoftmaxKind::exact        ? softmax::exact(row)
+                   : kind == SoftmaxKind::simulation ? softmax::nsq(row, nsq_polys)
+                                                     : softmax::ours(row, polys);
     std::copy(p.begin(), p.end(), row.begin());
   }
   return out;

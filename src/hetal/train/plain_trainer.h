@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "hetal/matrix/layout.h"
+#include "hetal/softmax/nsq.h"
 #include "hetal/softmax/plain.h"
 
 namespace hetal::train {
@@ -31,7 +32,9 @@ struct Dataset {
   void validate() const;
 };
 
-enum class SoftmaxKind { exact, simulation };
+/// simulation: the encrypted default pipeline's arithmetic in double precision
+/// (softmax::nsq); simulation_tournament: the tournament pipeline's (softmax::ours).
+enum class SoftmaxKind { exact, simulation, simulation_tournament };
 enum class Optimizer { nesterov, gradient_descent };
 /// shuffle_rows: a fresh seeded permutation of the rows every epoch. fixed_batches: the
 /// encrypted protocol's order: consecutive rows form the batches once (the client encrypts
