@@ -470,7 +470,7 @@ bool TrainingCommands::run(int& code) {
   }
   if (*m.demo) {
     opt(m.demo);
-    // Defaults sized for the main job: about 13 minutes at N = 2^16 on 2 cores (6 steps).
+    // Defaults sized for the main job: about 11 minutes at N = 2^16 on 2 cores (6 steps).
     // Chosen on validation data (docs/benchmarks.md, "The main job"): of the 6-step schedules,
     // 2560 rows x 2 epochs at lr 0.3 was within 0.1 point of the best accuracy on 10000
     // held-out training images and had the lowest validation loss among those.
