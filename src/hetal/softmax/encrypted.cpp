@@ -100,19 +100,32 @@ ckks::Ciphertext EncryptedSoftmax::normalize(const ckks::Ciphertext& x) const {
 
 ckks::Ciphertext EncryptedSoftmax::broadcast(const ckks::Ciphertext& in, const rlwe::GaloisKeys& gk,
                                              SoftmaxStats& st, double factor) const {
-  // The value at each block row's first slot (times factor), in every slot of that row. The
-  // first slot is the only one whose rotations by 1 .. c_pad - 1 stay inside its row, and one
-  // value per row carries the same noise into every class: per-slot differences in the shift
-  // would break the shift invariance that makes the max's error harmless.
   const ckks::Ciphertext c = refresh(in, 1, st);
-  const double q = static_cast<double>(ctx_.params().q_primes[c.level()]);
-  std::vector<double> mask(block_.slots(), 0.0);
-  for (std::size_t j = 0; j < mask.size(); j += block_.s1) mask[j] = factor;
-  ckks::Ciphertext r = ev_.multiply_plain(c, plain(mask, c.level(), q));
-  ev_.rescale_inplace(r);
-  r.scale = c.scale;
-  ev_.rotate_sum_inplace(r, block_.s1, -1, gk);
+  return copy_first_slot(ctx_, enc_, ev_, block_, c, factor, c.scale, gk);
+}
+
+ckks::Ciphertext copy_first_slot(const ckks::Context& ctx, const ckks::Encoder& enc,
+                                 const ckks::Evaluator& ev, matrix::BlockShape block,
+                                 const ckks::Ciphertext& z, double factor, double target_scale,
+                                 const rlwe::GaloisKeys& gk) {
+  if (z.level() < 1) throw std::invalid_argument("softmax: a row broadcast needs a level");
+  const double q = static_cast<double>(ctx.params().q_primes[z.level()]);
+  std::vector<double> mask(block.slots(), 0.0);
+  for (std::size_t j = 0; j < mask.size(); j += block.s1) mask[j] = factor;
+  ckks::Ciphertext r = ev.multiply_plain(
+      z, enc.encode(std::span<const double>(mask), z.level(), target_scale * q / z.scale));
+  ev.rescale_inplace(r);
+  r.scale = target_scale;
+  ev.rotate_sum_inplace(r, block.s1, -1, gk);
   return r;
+}
+
+double goldschmidt_start_scale(const ckks::Context& ctx, std::size_t level, int steps) {
+  const auto& q = ctx.params().q_primes;
+  double sc = ctx.default_scale();
+  for (int i = steps - 1; i >= 0; --i)
+    sc = std::sqrt(sc * static_cast<double>(q[level - static_cast<std::size_t>(i)]));
+  return sc;
 }
 
 ckks::Ciphertext EncryptedSoftmax::max_round(const ckks::Ciphertext& m_in, long long step,
@@ -226,11 +239,8 @@ ckks::Ciphertext EncryptedSoftmax::divide(const ckks::Ciphertext& e, const ckks:
   const double delta = ctx_.default_scale();
   const auto& q = ctx_.params().q_primes;
   const int steps = polys_.inv_iters + 1;
-  // Scale to start `k` steps at `level` with so that they end on delta.
   const auto start_scale = [&](std::size_t level, int k) {
-    double sc = delta;
-    for (int i = k - 1; i >= 0; --i) sc = std::sqrt(sc * static_cast<double>(q[level - i]));
-    return sc;
+    return goldschmidt_start_scale(ctx_, level, k);
   };
   ckks::Ciphertext n = e, d = z;
   if ((n.level() < 1 || d.level() < 1) && boot_ && boot_keys_ &&

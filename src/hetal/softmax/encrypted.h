@@ -104,6 +104,18 @@ class EncryptedSoftmax {
   std::size_t min_output_level_ = 0;
 };
 
+/// Each block row's first slot times `factor`, in every slot of its row: one mask (one level,
+/// landing on target_scale) and rotations. The first slot is the only one whose rotations by
+/// 1 .. c_pad - 1 stay inside its row; one value per row also gives every slot of a row the
+/// same noise (per-slot differences in a shift or a divisor would not cancel). Both pipelines.
+ckks::Ciphertext copy_first_slot(const ckks::Context& ctx, const ckks::Encoder& enc,
+                                 const ckks::Evaluator& ev, matrix::BlockShape block,
+                                 const ckks::Ciphertext& z, double factor, double target_scale,
+                                 const rlwe::GaloisKeys& gk);
+/// The scale at which `steps` Goldschmidt steps (each s -> s^2 / q_level) starting at `level`
+/// end exactly on the default scale.
+double goldschmidt_start_scale(const ckks::Context& ctx, std::size_t level, int steps);
+
 /// HETAL's own pieces on ciphertexts (its pipeline, for comparison: ours does without them).
 /// Domain extension of u = (x - max) / scale, each step a polynomial of softmax/plain.h (2
 /// levels per step, 3 for the precise correction); bootstraps when a step runs out of levels

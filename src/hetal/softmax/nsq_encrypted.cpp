@@ -83,18 +83,7 @@ ckks::Ciphertext NsqSoftmax::row_total(const ckks::Ciphertext& u, double factor,
 
 ckks::Ciphertext NsqSoftmax::row_copy(const ckks::Ciphertext& z, double factor, double target_scale,
                                       const rlwe::GaloisKeys& gk) const {
-  // Each block row's first slot times `factor` (one mask, one level, landing on target_scale),
-  // in every slot of its row. After bootstrapping, this also gives every slot of a row the
-  // same noise: per-slot differences in a row's divisor would not cancel as a common factor.
-  if (z.level() < 1) throw std::invalid_argument("softmax: a row sum needs a level");
-  std::vector<double> mask(block_.slots(), 0.0);
-  for (std::size_t j = 0; j < mask.size(); j += block_.s1) mask[j] = factor;
-  ckks::Ciphertext r = ev_.multiply_plain(z, enc_.encode(std::span<const double>(mask), z.level(),
-                                                         target_scale * q(z.level()) / z.scale));
-  ev_.rescale_inplace(r);
-  r.scale = target_scale;
-  ev_.rotate_sum_inplace(r, block_.s1, -1, gk);
-  return r;
+  return copy_first_slot(ctx_, enc_, ev_, block_, z, factor, target_scale, gk);
 }
 
 void NsqSoftmax::refresh_pair_values(ckks::Ciphertext& a, ckks::Ciphertext& y,
@@ -174,8 +163,8 @@ ckks::Ciphertext NsqSoftmax::apply(const ckks::Ciphertext& x, const rlwe::Galois
     const NsqDivision& d = polys_.rounds[t];
     const NsqDivision& next = t + 1 < polys_.rounds.size() ? polys_.rounds[t + 1] : polys_.last;
     const std::size_t dp = PolynomialEvaluator::depth(d.inv);
-    // a_0 = e^z and a_1 are not bootstrapped (docs/benchmarks.md: 10x and 3x the error of a
-    // later refresh): their row sums are refreshed while they wait.
+    // a_0 = e^z and a_1 are not bootstrapped (their row maximum can be small, and every later
+    // squaring doubles a relative error): their row sums are refreshed while they wait.
     const bool safe = t >= 2;
     std::optional<ckks::Ciphertext> b, fourth;
     if (y.level() < dp + 2 || a.level() < 4) {
@@ -194,7 +183,7 @@ ckks::Ciphertext NsqSoftmax::apply(const ckks::Ciphertext& x, const rlwe::Galois
       }
     }
     if (!b) b = square(a);
-    // P_t lands where b P_t is on delta.
+    // P_t lands where b P_t is on kValueScale times delta.
     if (y.level() < dp + 1) throw std::invalid_argument("softmax: out of levels for a division");
     const std::size_t lp = y.level() - dp;
     const ckks::Ciphertext inv =
@@ -232,10 +221,7 @@ ckks::Ciphertext NsqSoftmax::apply(const ckks::Ciphertext& x, const rlwe::Galois
   ckks::Ciphertext n = multiply(b, inv), den = multiply(s, inv);
   const int steps = polys_.goldschmidt_steps;
   const auto start_scale = [&](std::size_t level) {
-    double sc = delta;
-    for (int i = steps - 1; i >= 0; --i)
-      sc = std::sqrt(sc * q(level - static_cast<std::size_t>(i)));
-    return sc;
+    return goldschmidt_start_scale(ctx_, level, steps);
   };
   const auto need = static_cast<std::size_t>(steps) + 1 + min_output_level_;
   if (n.level() >= need || !boot_ || !boot_keys_) {
