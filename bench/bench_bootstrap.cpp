@@ -7,6 +7,7 @@
 //   build-rel/bench/bench_bootstrap --slots 1024          # sparse slots
 //   build-rel/bench/bench_bootstrap --k 16 --degree 30    # EvalMod settings
 //   build-rel/bench/bench_bootstrap --compact 1           # diagonals kept compact (memory)
+//   build-rel/bench/bench_bootstrap --hoisting single,double   # both DFT variants, same run
 #include <omp.h>
 
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <numbers>
 #include <string>
 #include <vector>
@@ -62,7 +64,7 @@ std::vector<Complex> real_slots(core::Prng& p, std::size_t n) {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "bench_bootstrap: %s\nusage: bench_bootstrap [--threads 1,2] [--runs R] "
-               "[--slots S] [--k K] [--degree D] [--compact 0|1]\n",
+               "[--slots S] [--k K] [--degree D] [--compact 0|1] [--hoisting double,single]\n",
                msg);
   std::exit(2);
 }
@@ -80,6 +82,7 @@ int main(int argc, char** argv) {
   std::vector<int> threads = {1, 2};
   std::size_t runs = 2, slots = 0;
   circuits::BootstrapParameters bp;
+  std::vector<bool> hoisting = {true};  // double hoisting per variant, run side by side
   bp.mod1.k = 12;
   bp.mod1.degree = 31;
   for (int i = 1; i < argc; ++i) {
@@ -103,6 +106,16 @@ int main(int argc, char** argv) {
       bp.mod1.k = parse_size(v, "--k");
     } else if (a == "--compact") {
       bp.compact_diagonals = parse_size(v, "--compact") != 0;
+    } else if (a == "--hoisting") {
+      hoisting.clear();
+      const std::string list = v;
+      for (std::size_t pos = 0; pos <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', pos), list.size());
+        const std::string w = list.substr(pos, comma - pos);
+        if (w != "double" && w != "single") usage("--hoisting takes double and/or single");
+        hoisting.push_back(w == "double");
+        pos = comma + 1;
+      }
     } else if (a == "--degree") {
       bp.mod1.degree = parse_size(v, "--degree");
     } else {
@@ -130,8 +143,14 @@ int main(int argc, char** argv) {
   const RelinKey rlk = kg.relin_key(sk);
   const double t_rlk = seconds_since(t0);
   t0 = Clock::now();
-  circuits::Bootstrapper boot(ctx, enc, ev, rlk, bp);
-  const double t_setup = seconds_since(t0);
+  std::vector<std::unique_ptr<circuits::Bootstrapper>> boots;
+  for (bool dh : hoisting) {
+    circuits::BootstrapParameters b = bp;
+    b.double_hoisting = dh;
+    boots.push_back(std::make_unique<circuits::Bootstrapper>(ctx, enc, ev, rlk, b));
+  }
+  const circuits::Bootstrapper& boot = *boots.front();
+  const double t_setup = seconds_since(t0) / static_cast<double>(boots.size());
   t0 = Clock::now();
   const circuits::BootstrapKeys keys = boot.generate_keys(kg, sk);
   const double t_keys = seconds_since(t0);
@@ -180,23 +199,28 @@ int main(int argc, char** argv) {
       const bool real = r % 2 == 0 && r > 0;
       const std::vector<Complex> z = real ? real_slots(prng, slots) : unit_disk(prng, slots);
       const Ciphertext in = encryptor.encrypt(enc.encode(z, 0, ctx.default_scale()));
-      double cs = 0;
-      auto t = Clock::now();
-      Ciphertext c = boot.raise(in, keys, cs);
-      const double t_raise = seconds_since(t);
-      t = Clock::now();
-      c = boot.coeffs_to_slots(c, keys);
-      const double t_cts = seconds_since(t);
-      t = Clock::now();
-      c = boot.eval_mod(c, keys, cs);
-      const double t_mod = seconds_since(t);
-      t = Clock::now();
-      c = boot.slots_to_coeffs(c, keys, cs);
-      const double t_stc = seconds_since(t);
-      const Precision p = precision(enc.decode(dec.decrypt(c)), z);
-      std::printf("  %s %zu (%s)   %6.2f  %7.2f  %7.2f  %7.2f  %7.2f   %.1f / %.1f  (level %zu)\n",
-                  r == 0 ? "cold" : "run ", r, real ? "real slots " : "unit disk  ", t_raise, t_cts,
-                  t_mod, t_stc, t_raise + t_cts + t_mod + t_stc, p.mean, p.worst, c.level());
+      for (std::size_t b = 0; b < boots.size(); ++b) {
+        const circuits::Bootstrapper& boot = *boots[b];
+        double cs = 0;
+        auto t = Clock::now();
+        Ciphertext c = boot.raise(in, keys, cs);
+        const double t_raise = seconds_since(t);
+        t = Clock::now();
+        c = boot.coeffs_to_slots(c, keys);
+        const double t_cts = seconds_since(t);
+        t = Clock::now();
+        c = boot.eval_mod(c, keys, cs);
+        const double t_mod = seconds_since(t);
+        t = Clock::now();
+        c = boot.slots_to_coeffs(c, keys, cs);
+        const double t_stc = seconds_since(t);
+        const Precision p = precision(enc.decode(dec.decrypt(c)), z);
+        std::printf(
+            "  %s %zu (%s)%s   %6.2f  %7.2f  %7.2f  %7.2f  %7.2f   %.1f / %.1f  (level %zu)\n",
+            r == 0 ? "cold" : "run ", r, real ? "real slots " : "unit disk  ",
+            boots.size() > 1 ? (hoisting[b] ? " double" : " single") : "", t_raise, t_cts, t_mod,
+            t_stc, t_raise + t_cts + t_mod + t_stc, p.mean, p.worst, c.level());
+      }
     }
   }
   const auto [rss2, hwm2] = memory_gib();

@@ -373,6 +373,60 @@ TEST(Ckks, HoistedEqualsNonHoisted) {
   EXPECT_TRUE(AtLeast(precision(e.decrypt(s), want), 22, 19));
 }
 
+// Double hoisting's pieces: every value over Q_l P divides back by P to exactly what the single
+// hoisted operations give (P a is divisible by P; the key switch is the same inner product).
+TEST(Ckks, DoubleHoistingPiecesEqualSingleHoisting) {
+  Env& e = t14();
+  core::Prng p(core::Seed{13});
+  const std::size_t n = e.ctx.max_slots(), level = 4;
+  const long long steps[] = {1, 5, -3};
+  GaloisKeys gk = e.kg.galois_keys(e.sk, steps, false, level);
+  const Vec a = random_values(p, n), b = random_values(p, n);
+  const Ciphertext ca = e.encrypt(a, level), cb = e.encrypt(b, level);
+  const auto same = [](const Ciphertext& x, const Ciphertext& y) {
+    return x.parts[0] == y.parts[0] && x.parts[1] == y.parts[1] && x.scale == y.scale;
+  };
+  EXPECT_TRUE(same(e.ev.mod_down(e.ev.lift_qp(ca)), ca));
+  const rlwe::Decomposition dec = e.ev.hoist(ca);
+  for (long long k : steps) {
+    EXPECT_TRUE(same(e.ev.mod_down(e.ev.rotate_hoisted_qp(ca, dec, k, gk)),
+                     e.ev.rotate_hoisted(ca, dec, k, gk)));
+    CiphertextQP x = e.ev.lift_qp(ca);
+    e.ev.rotate_qp_inplace(x, k, gk);
+    EXPECT_TRUE(same(e.ev.mod_down(std::move(x)), e.ev.rotate(ca, k, gk)));
+  }
+  // Plaintext products summed over Q_l P.
+  const Vec da = random_values(p, n), db = random_values(p, n);
+  const double dscale = static_cast<double>(e.ctx.params().q_primes[level]);
+  Plaintext pa, pb, pa_qp, pb_qp;
+  e.enc.expand(e.enc.encode_compact(da, level, dscale), pa);
+  e.enc.expand(e.enc.encode_compact(db, level, dscale), pb);
+  e.enc.expand(e.enc.encode_compact(da, level, dscale), pa_qp, true);
+  e.enc.expand(e.enc.encode_compact(db, level, dscale), pb_qp, true);
+  EXPECT_EQ(pa_qp.poly.np(), e.ctx.rns().p_count());
+  const CiphertextQP la = e.ev.lift_qp(ca), lb = e.ev.lift_qp(cb);
+  const CiphertextQP* xs[] = {&la, &lb};
+  const Plaintext* ps_qp[] = {&pa_qp, &pb_qp};
+  const Ciphertext* cs[] = {&ca, &cb};
+  const Plaintext* ps[] = {&pa, &pb};
+  CiphertextQP sum = e.ev.multiply_plain_sum_qp(xs, ps_qp);
+  EXPECT_TRUE(same(e.ev.mod_down(std::move(sum)), e.ev.multiply_plain_sum(cs, ps)));
+  CiphertextQP acc = e.ev.lift_qp(ca);
+  e.ev.add_qp_inplace(acc, lb);
+  const Vec got = e.decrypt(e.ev.mod_down(std::move(acc)));
+  Vec want(n);
+  for (std::size_t i = 0; i < n; ++i) want[i] = a[i] + b[i];
+  EXPECT_TRUE(AtLeast(precision(got, want), kMean, kWorst));
+  // Errors: plaintexts without the P limbs, a rotation with no key of its own, mismatched levels.
+  const Plaintext* no_p[] = {&pa, &pb};
+  EXPECT_THROW(e.ev.multiply_plain_sum_qp(xs, no_p), std::invalid_argument);
+  CiphertextQP y = e.ev.lift_qp(ca);
+  EXPECT_THROW(e.ev.rotate_qp_inplace(y, 2, gk), std::invalid_argument);
+  const CiphertextQP low = e.ev.lift_qp(e.encrypt(a, level - 1));
+  EXPECT_THROW(e.ev.add_qp_inplace(y, low), std::invalid_argument);
+  EXPECT_THROW(e.ev.rotate_hoisted_qp(e.encrypt(a, level - 1), dec, 1, gk), std::invalid_argument);
+}
+
 TEST(Ckks, KeySwitchingWithEveryDigitCount) {
   struct Case {
     std::size_t dnum;

@@ -63,6 +63,39 @@ TEST(LinearTransform, DenseMatrixMatchesPlainProduct) {
   }
 }
 
+// Double hoisting (the default) against single hoisting on the same keys: both match the plain
+// product, and they differ only by key-switching noise.
+TEST(LinearTransform, DoubleHoistingMatchesSingleHoisting) {
+  Fixture f;
+  core::Prng p(core::Seed{25});
+  const std::size_t n = f.ctx.max_slots(), level = 4;
+  std::map<long long, std::vector<Complex>> diags;
+  for (long long k : {0LL, 1LL, 2LL, 3LL, 7LL, 8LL, 9LL, 40LL, 41LL, static_cast<long long>(n) - 1,
+                      static_cast<long long>(n) - 9})
+    diags[k] = random_vec(p, n);
+  for (bool compact : {false, true}) {
+    LinearTransform dh(f.ctx, f.enc, diags, n, level, 8, 1.0, compact, true);
+    LinearTransform sh(f.ctx, f.enc, diags, n, level, 8, 1.0, compact, false);
+    EXPECT_TRUE(dh.double_hoisted());
+    EXPECT_FALSE(sh.double_hoisted());
+    ASSERT_EQ(dh.rotations(), sh.rotations());
+    const GaloisKeys gk = f.kg.galois_keys(f.sk, dh.rotations(), false, level);
+    const auto x = random_vec(p, n);
+    const Ciphertext ct = f.encryptor.encrypt(f.enc.encode(x, level, f.ctx.default_scale()));
+    const Ciphertext yd = dh.apply(f.ev, ct, gk), ys = sh.apply(f.ev, ct, gk);
+    EXPECT_EQ(yd.level(), level - 1);
+    EXPECT_EQ(yd.scale, ys.scale);
+    std::vector<Complex> want(n);
+    for (const auto& [k, d] : diags)
+      for (std::size_t i = 0; i < n; ++i) want[i] += d[i] * x[(i + k) % n];
+    const auto gd = f.enc.decode(f.dec.decrypt(yd)), gs = f.enc.decode(f.dec.decrypt(ys));
+    EXPECT_LT(max_error(gd, want), 2e-5) << compact;
+    EXPECT_LT(max_error(gs, want), 2e-5) << compact;
+    EXPECT_LT(max_error(gd, gs), 2e-5) << compact;
+    EXPECT_GT(max_error(gd, gs), 0.0) << "the two paths round differently";
+  }
+}
+
 TEST(LinearTransform, SparseDiagonalsAtFullSlotsAndErrors) {
   Fixture f;
   core::Prng p(core::Seed{24});

@@ -28,6 +28,17 @@ class Ciphertext {
   std::size_t size() const { return parts.size(); }
 };
 
+/// P times a ciphertext, over Q_l P (nq + K limbs per part, NTT form): a key switch's result
+/// before its ModDown. Double hoisting (Bossuat et al., EUROCRYPT 2021, section 3.3) sums such
+/// values and divides by P once.
+class CiphertextQP {
+ public:
+  RnsPoly c0, c1;
+  double scale = 1.0;  ///< of the ciphertext it stands for (P not counted)
+  std::size_t slots = 0;
+  std::size_t level() const { return c0.nq() - 1; }
+};
+
 /// A symmetric-key ciphertext whose c1 is regenerated from a 32-byte seed: half the size on the
 /// wire (HETAL's client upload).
 class SeededCiphertext {

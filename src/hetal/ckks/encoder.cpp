@@ -182,16 +182,17 @@ CompactPlaintext Encoder::encode_compact(std::span<const Complex> values, std::s
   return c;
 }
 
-void Encoder::expand(const CompactPlaintext& c, Plaintext& out) const {
+void Encoder::expand(const CompactPlaintext& c, Plaintext& out, bool with_p) const {
   const std::size_t N = ctx_.n(), n = c.slots, nq = c.level + 1;
   if (n == 0 || n > N / 2 || (n & (n - 1)) || c.coeffs.size() != 2 * n || nq > ctx_.max_level() + 1)
     throw std::invalid_argument("expand: malformed compact plaintext");
   const std::size_t gap = N / (2 * n);
   const auto& rns = ctx_.rns();
-  out.poly = ring::RnsPoly::uninitialized(N, nq);
-#pragma omp parallel for schedule(static) if (nq > 1 && N >= 4096)
-  for (std::size_t i = 0; i < nq; ++i) {
-    const ring::NttTables& t = rns.q_ntt(i);
+  const std::size_t np = with_p ? rns.p_count() : 0;
+  out.poly = ring::RnsPoly::uninitialized(N, nq, np);
+#pragma omp parallel for schedule(static) if (nq + np > 1 && N >= 4096)
+  for (std::size_t i = 0; i < nq + np; ++i) {
+    const ring::NttTables& t = rns.ntt_of(nq, i);
     const core::Modulus& m = t.modulus();
     u64* x = out.poly.limb(i);
     if (gap > 1) std::fill(x, x + N, 0);

@@ -46,8 +46,9 @@ class Encoder {
   /// case for values of magnitude ~1 at a scale below q0 / N).
   CompactPlaintext encode_compact(std::span<const Complex> values, std::size_t level,
                                   double scale) const;
-  /// The NTT-form plaintext of a compact one (2n residues and one NTT per limb).
-  void expand(const CompactPlaintext& c, Plaintext& out) const;
+  /// The NTT-form plaintext of a compact one (2n residues and one NTT per limb); with_p adds
+  /// the special primes' limbs after the Q limbs (a factor of double-hoisted sums over Q_l P).
+  void expand(const CompactPlaintext& c, Plaintext& out, bool with_p = false) const;
 
   /// The same complex constant in every slot: c.re Delta + c.im Delta X^(N/2), no FFT.
   Plaintext encode_constant(Complex c, std::size_t level, double scale, std::size_t slots) const;

@@ -1,9 +1,11 @@
 #include "hetal/ckks/evaluator.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "hetal/ckks/encoder.h"
 #include "hetal/ring/automorphism.h"
@@ -28,6 +30,29 @@ void for_limbs(const rns::RnsContext& r, std::size_t nq, F&& f) {
 u64 iota_of(const rns::RnsContext& r, std::size_t i) {
   const ring::NttTables& t = r.q_ntt(i);
   return t.modulus().pow(t.psi(), r.n() / 2);
+}
+
+// o = sum_t x(t) * y(t) on one limb of n words. Products are below q^2 < 2^122: 16 of them stay
+// below reduce128's 2^126 bound, so they are summed lazily in 128 bits.
+template <class X, class Y>
+void mul_sum_limb(std::size_t count, X&& x_of, Y&& y_of, std::size_t n, const core::Modulus& m,
+                  u64* o) {
+  constexpr std::size_t kChunk = 16;
+  for (std::size_t t0 = 0; t0 < count; t0 += kChunk) {
+    const std::size_t tn = std::min(kChunk, count - t0);
+    const u64* x[kChunk];
+    const u64* y[kChunk];
+    for (std::size_t t = 0; t < tn; ++t) {
+      x[t] = x_of(t0 + t);
+      y[t] = y_of(t0 + t);
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+      core::u128 s = 0;
+      for (std::size_t t = 0; t < tn; ++t) s += static_cast<core::u128>(x[t][k]) * y[t][k];
+      const u64 v = m.reduce128(s);
+      o[k] = t0 == 0 ? v : m.add(o[k], v);
+    }
+  }
 }
 }  // namespace
 
@@ -244,26 +269,11 @@ Ciphertext Evaluator::multiply_plain_sum(std::span<const Ciphertext* const> cts,
   out.scale = scale;
   out.parts.resize(parts);
   for (auto& p : out.parts) p = RnsPoly::uninitialized(n, nq);
-  // Products are below q^2 < 2^122: 16 of them stay below reduce128's 2^126 bound.
-  constexpr std::size_t kChunk = 16;
   for_limbs(ctx_.rns(), nq, [&](std::size_t i, const core::Modulus& m) {
     for (std::size_t j = 0; j < parts; ++j) {
-      u64* o = out.parts[j].limb(i);
-      for (std::size_t t0 = 0; t0 < cts.size(); t0 += kChunk) {
-        const std::size_t tn = std::min(kChunk, cts.size() - t0);
-        const u64* x[kChunk];
-        const u64* y[kChunk];
-        for (std::size_t t = 0; t < tn; ++t) {
-          x[t] = cts[t0 + t]->parts[j].limb(i);
-          y[t] = pts[t0 + t]->poly.limb(i);
-        }
-        for (std::size_t k = 0; k < n; ++k) {
-          core::u128 s = 0;
-          for (std::size_t t = 0; t < tn; ++t) s += static_cast<core::u128>(x[t][k]) * y[t][k];
-          const u64 v = m.reduce128(s);
-          o[k] = t0 == 0 ? v : m.add(o[k], v);
-        }
-      }
+      mul_sum_limb(
+          cts.size(), [&](std::size_t t) { return cts[t]->parts[j].limb(i); },
+          [&](std::size_t t) { return pts[t]->poly.limb(i); }, n, m, out.parts[j].limb(i));
     }
   });
   return out;
@@ -417,11 +427,10 @@ void Evaluator::apply_galois_inplace(Ciphertext& a, std::uint64_t galois,
   a = std::move(out);
 }
 
-std::uint64_t Evaluator::resolve_galois(const Ciphertext& a, long long k,
-                                        const rlwe::GaloisKeys& gk,
+std::uint64_t Evaluator::resolve_galois(std::size_t slots, long long k, const rlwe::GaloisKeys& gk,
                                         std::vector<std::uint64_t>& chain) const {
   chain.clear();
-  const long long n = static_cast<long long>(a.slots);
+  const long long n = static_cast<long long>(slots);
   if (n <= 0) throw std::invalid_argument("ciphertext has no slots");
   const long long r = ((k % n) + n) % n;
   if (r == 0) return 1;
@@ -454,7 +463,7 @@ std::uint64_t Evaluator::resolve_galois(const Ciphertext& a, long long k,
 void Evaluator::rotate_inplace(Ciphertext& a, long long k, const rlwe::GaloisKeys& gk) const {
   check(a);
   std::vector<std::uint64_t> chain;
-  const std::uint64_t g = resolve_galois(a, k, gk, chain);
+  const std::uint64_t g = resolve_galois(a.slots, k, gk, chain);
   if (g == 1) return;
   if (g != 0) {
     apply_galois_inplace(a, g, gk);
@@ -467,16 +476,22 @@ void Evaluator::conjugate_inplace(Ciphertext& a, const rlwe::GaloisKeys& gk) con
   apply_galois_inplace(a, ring::galois_element_conjugate(ctx_.log_n()), gk);
 }
 
+std::uint64_t Evaluator::single_key_galois(std::size_t slots, long long k,
+                                           const rlwe::GaloisKeys& gk, const char* what) const {
+  std::vector<std::uint64_t> chain;
+  const std::uint64_t g = resolve_galois(slots, k, gk, chain);
+  if (g == 0) {
+    throw std::invalid_argument(std::string(what) + " by " + std::to_string(k) +
+                                " needs its own Galois key (composition cannot be hoisted)");
+  }
+  return g;
+}
+
 Ciphertext Evaluator::rotate_hoisted(const Ciphertext& a, const rlwe::Decomposition& dec,
                                      long long k, const rlwe::GaloisKeys& gk) const {
   check(a);
-  std::vector<std::uint64_t> chain;
-  const std::uint64_t g = resolve_galois(a, k, gk, chain);
+  const std::uint64_t g = single_key_galois(a.slots, k, gk, "hoisted rotation");
   if (g == 1) return a;
-  if (g == 0) {
-    throw std::invalid_argument("hoisted rotation by " + std::to_string(k) +
-                                " needs its own Galois key (composition cannot be hoisted)");
-  }
   Ciphertext out;
   apply_galois_hoisted(a, dec, g, gk, out);
   return out;
@@ -489,6 +504,154 @@ std::vector<Ciphertext> Evaluator::rotate_hoisted(const Ciphertext& a,
   std::vector<Ciphertext> out;
   out.reserve(steps.size());
   for (long long k : steps) out.push_back(rotate_hoisted(a, dec, k, gk));
+  return out;
+}
+
+// ---------------------------------------------------------------- double hoisting
+
+CiphertextQP Evaluator::lift_qp(const Ciphertext& a) const {
+  check(a);
+  if (a.size() != 2) throw std::invalid_argument("lift_qp: relinearize first");
+  const auto& rns = ctx_.rns();
+  const std::size_t nq = a.parts[0].nq(), K = rns.p_count(), n = ctx_.n();
+  CiphertextQP out;
+  out.scale = a.scale;
+  out.slots = a.slots;
+  RnsPoly* os[] = {&out.c0, &out.c1};
+  for (std::size_t j = 0; j < 2; ++j) {
+    *os[j] = RnsPoly::uninitialized(n, nq, K);
+    std::fill(os[j]->limb(nq), os[j]->limb(nq) + K * n, u64{0});  // P a = 0 mod P
+  }
+  for_limbs(rns, nq, [&](std::size_t i, const core::Modulus& m) {
+    const core::ShoupConst pm(rns.p_mod_q(i), m.value);
+    for (std::size_t j = 0; j < 2; ++j) {
+      const u64* x = a.parts[j].limb(i);
+      u64* o = os[j]->limb(i);
+      for (std::size_t k = 0; k < n; ++k) o[k] = core::mul_shoup(x[k], pm, m.value);
+    }
+  });
+  return out;
+}
+
+CiphertextQP Evaluator::rotate_hoisted_qp(const Ciphertext& a, const rlwe::Decomposition& dec,
+                                          long long k, const rlwe::GaloisKeys& gk) const {
+  check(a);
+  const std::uint64_t g = single_key_galois(a.slots, k, gk, "hoisted rotation");
+  if (g == 1) return lift_qp(a);
+  if (dec.nq != a.parts[0].nq())
+    throw std::invalid_argument("hoisted decomposition is for another level");
+  const auto& rns = ctx_.rns();
+  const std::size_t nq = a.parts[0].nq(), n = ctx_.n();
+  const std::uint32_t* perm = galois_map(g).data();
+  CiphertextQP out;
+  rlwe::inner_product(rns, dec, gk.keys.at(g), perm, out.c0, out.c1);
+  // c0 += P perm(a.c0) on the Q limbs; it vanishes on the P limbs.
+  for_limbs(rns, nq, [&](std::size_t i, const core::Modulus& m) {
+    const core::ShoupConst pm(rns.p_mod_q(i), m.value);
+    const u64* c = a.parts[0].limb(i);
+    u64* o = out.c0.limb(i);
+    for (std::size_t t = 0; t < n; ++t) {
+      if (t + 48 < n) __builtin_prefetch(c + perm[t + 48]);  // permuted reads miss the cache
+      o[t] = m.add(o[t], core::mul_shoup(c[perm[t]], pm, m.value));
+    }
+  });
+  out.scale = a.scale;
+  out.slots = a.slots;
+  return out;
+}
+
+CiphertextQP Evaluator::multiply_plain_sum_qp(std::span<const CiphertextQP* const> xs,
+                                              std::span<const Plaintext* const> pts) const {
+  if (xs.empty() || xs.size() != pts.size())
+    throw std::invalid_argument("multiply_plain_sum_qp: needs as many plaintexts as ciphertexts");
+  const auto& rns = ctx_.rns();
+  const std::size_t nq = xs[0]->c0.nq(), K = rns.p_count(), n = ctx_.n();
+  const double scale = xs[0]->scale * pts[0]->scale;
+  for (std::size_t t = 0; t < xs.size(); ++t) {
+    const CiphertextQP& x = *xs[t];
+    const RnsPoly& p = pts[t]->poly;
+    if (x.c0.nq() != nq || x.c1.nq() != nq || x.c0.np() != K || x.c1.np() != K ||
+        x.slots != xs[0]->slots)
+      throw std::invalid_argument("multiply_plain_sum_qp: ciphertexts differ in level or slots");
+    if (p.nq() != nq || p.np() != K || p.n() != n || pts[t]->slots != xs[0]->slots)
+      throw std::invalid_argument("multiply_plain_sum_qp: a plaintext lacks the Q_l P limbs");
+    if (!scales_match(x.scale * pts[t]->scale, scale))
+      throw std::invalid_argument("multiply_plain_sum_qp: the products' scales differ");
+  }
+  CiphertextQP out;
+  out.scale = scale;
+  out.slots = xs[0]->slots;
+  out.c0 = RnsPoly::uninitialized(n, nq, K);
+  out.c1 = RnsPoly::uninitialized(n, nq, K);
+#pragma omp parallel for schedule(static) if (nq + K > 1 && n >= 4096)
+  for (std::size_t i = 0; i < nq + K; ++i) {
+    const core::Modulus& m = rns.mod_of(nq, i);
+    const auto y_of = [&](std::size_t t) { return pts[t]->poly.limb(i); };
+    mul_sum_limb(
+        xs.size(), [&](std::size_t t) { return xs[t]->c0.limb(i); }, y_of, n, m, out.c0.limb(i));
+    mul_sum_limb(
+        xs.size(), [&](std::size_t t) { return xs[t]->c1.limb(i); }, y_of, n, m, out.c1.limb(i));
+  }
+  return out;
+}
+
+void Evaluator::rotate_qp_inplace(CiphertextQP& x, long long k, const rlwe::GaloisKeys& gk) const {
+  const std::uint64_t g = single_key_galois(x.slots, k, gk, "rotation over Q P");
+  if (g == 1) return;
+  const auto& rns = ctx_.rns();
+  const std::size_t nq = x.c0.nq(), K = rns.p_count(), n = ctx_.n();
+  RnsPoly c1;
+  {
+    RnsPoly* xs[] = {&x.c1};
+    RnsPoly* os[] = {&c1};
+    const bool add[] = {false};
+    rns.mod_down_many(xs, os, add, 1);
+  }
+  const rlwe::Decomposition dec = rlwe::decompose(rns, c1);
+  c1 = RnsPoly();
+  const std::uint32_t* perm = galois_map(g).data();
+  RnsPoly acc0;
+  rlwe::inner_product(rns, dec, gk.keys.at(g), perm, acc0, x.c1);
+  // c0 <- perm(c0) + acc0 on every limb of Q_l P.
+#pragma omp parallel for schedule(static) if (nq + K > 1 && n >= 4096)
+  for (std::size_t i = 0; i < nq + K; ++i) {
+    const core::Modulus& m = rns.mod_of(nq, i);
+    const u64* c = x.c0.limb(i);
+    u64* o = acc0.limb(i);
+    for (std::size_t t = 0; t < n; ++t) {
+      if (t + 48 < n) __builtin_prefetch(c + perm[t + 48]);
+      o[t] = m.add(o[t], c[perm[t]]);
+    }
+  }
+  x.c0 = std::move(acc0);
+}
+
+void Evaluator::add_qp_inplace(CiphertextQP& a, const CiphertextQP& b) const {
+  if (a.c0.nq() != b.c0.nq() || a.c0.np() != b.c0.np() || a.slots != b.slots)
+    throw std::invalid_argument("add_qp: operands differ in level or slots");
+  if (!scales_match(a.scale, b.scale)) throw std::invalid_argument("add_qp: scales differ");
+  const auto& rns = ctx_.rns();
+  const std::size_t nq = a.c0.nq(), K = rns.p_count(), n = ctx_.n();
+#pragma omp parallel for schedule(static) if (nq + K > 1 && n >= 4096)
+  for (std::size_t i = 0; i < nq + K; ++i) {
+    const core::Modulus& m = rns.mod_of(nq, i);
+    for (auto [o, x] :
+         {std::pair{a.c0.limb(i), b.c0.limb(i)}, std::pair{a.c1.limb(i), b.c1.limb(i)}}) {
+      for (std::size_t t = 0; t < n; ++t) o[t] = m.add(o[t], x[t]);
+    }
+  }
+}
+
+Ciphertext Evaluator::mod_down(CiphertextQP&& x) const {
+  Ciphertext out;
+  out.parts.resize(2);
+  RnsPoly* xs[] = {&x.c0, &x.c1};
+  RnsPoly* os[] = {&out.parts[0], &out.parts[1]};
+  const bool add[] = {false, false};
+  ctx_.rns().mod_down_many(xs, os, add, 2);
+  out.scale = x.scale;
+  out.slots = x.slots;
+  x = CiphertextQP();
   return out;
 }
 

@@ -96,6 +96,25 @@ class Evaluator {
                             const rlwe::GaloisKeys& gk) const;
   std::vector<Ciphertext> rotate_hoisted(const Ciphertext& a, std::span<const long long> steps,
                                          const rlwe::GaloisKeys& gk) const;
+
+  // --- double hoisting (Bossuat et al., EUROCRYPT 2021, section 3.3): rotations kept over
+  // Q_l P, multiplied by P, so that sums of them pay one ModDown ---
+  /// P a over Q_l P (exact).
+  CiphertextQP lift_qp(const Ciphertext& a) const;
+  /// P rot(a, k) over Q_l P from a's hoisted decomposition: an inner product, no ModDown.
+  CiphertextQP rotate_hoisted_qp(const Ciphertext& a, const rlwe::Decomposition& dec, long long k,
+                                 const rlwe::GaloisKeys& gk) const;
+  /// sum_i xs[i] * pts[i] over Q_l P; every plaintext has exactly the ciphertexts' Q limbs and
+  /// the P limbs (Encoder::expand with P).
+  CiphertextQP multiply_plain_sum_qp(std::span<const CiphertextQP* const> xs,
+                                     std::span<const Plaintext* const> pts) const;
+  /// x <- P rot(x / P, k): ModDown of c1 alone, whose key switch stays over Q_l P; c0 is only
+  /// permuted. Needs the key for k itself (no composition).
+  void rotate_qp_inplace(CiphertextQP& x, long long k, const rlwe::GaloisKeys& gk) const;
+  void add_qp_inplace(CiphertextQP& a, const CiphertextQP& b) const;
+  /// round(x / P): the ciphertext over Q_l (consumes x).
+  Ciphertext mod_down(CiphertextQP&& x) const;
+
   /// a <- sum_{j < count} rot(a, j * step), count a power of two: log2(count) rotations.
   void rotate_sum_inplace(Ciphertext& a, std::size_t count, long long step,
                           const rlwe::GaloisKeys& gk) const;
@@ -106,9 +125,12 @@ class Evaluator {
   void check(const Ciphertext& a) const;
   void binary_prepare(Ciphertext& a, const Ciphertext& b, std::size_t& nq) const;
   void add_sub_inplace(Ciphertext& a, const Ciphertext& b, bool subtract) const;
-  std::uint64_t resolve_galois(const Ciphertext& a, long long k, const rlwe::GaloisKeys& gk,
+  std::uint64_t resolve_galois(std::size_t slots, long long k, const rlwe::GaloisKeys& gk,
                                std::vector<std::uint64_t>& chain) const;
   const std::vector<std::uint32_t>& galois_map(std::uint64_t galois) const;
+  /// The Galois element that rotates a's slots by k with one key (1: no rotation).
+  std::uint64_t single_key_galois(std::size_t slots, long long k, const rlwe::GaloisKeys& gk,
+                                  const char* what) const;
   void apply_galois_hoisted(const Ciphertext& a, const rlwe::Decomposition& dec,
                             std::uint64_t galois, const rlwe::GaloisKeys& gk,
                             Ciphertext& out) const;

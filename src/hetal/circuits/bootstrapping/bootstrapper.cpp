@@ -49,7 +49,8 @@ Bootstrapper::Bootstrapper(const ckks::Context& ctx, const ckks::Encoder& enc,
   // real/imaginary split adds a conjugate).
   const double cts_factor = 1.0 / (gap * static_cast<double>(p_.mod1.k + 1) * 2.0);
   cts_ = std::make_unique<HomomorphicDft>(ctx, enc, slots_, DftKind::coeffs_to_slots, p_.cts_levels,
-                                          top, cts_factor, 1.0, p_.compact_diagonals);
+                                          top, cts_factor, 1.0, p_.compact_diagonals,
+                                          p_.double_hoisting);
   // SlotsToCoeffs undoes the 2 pi of the sine and the message ratio, and brings the scale from
   // EvalMod's output scale down to the output scale.
   out_scale_ = p_.output_scale > 0 ? p_.output_scale : ctx.default_scale();
@@ -57,7 +58,7 @@ Bootstrapper::Bootstrapper(const ckks::Context& ctx, const ckks::Encoder& enc,
   const double stc_factor = std::exp2(p_.log_message_ratio) / (2 * std::numbers::pi);
   stc_ = std::make_unique<HomomorphicDft>(ctx, enc, slots_, DftKind::slots_to_coeffs, p_.stc_levels,
                                           top - p_.cts_levels - mod1_->depth(), stc_factor,
-                                          stc_ratio_, p_.compact_diagonals);
+                                          stc_ratio_, p_.compact_diagonals, p_.double_hoisting);
 }
 
 std::size_t Bootstrapper::depth() const { return p_.cts_levels + mod1_->depth() + p_.stc_levels; }

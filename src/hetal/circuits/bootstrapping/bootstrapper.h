@@ -50,6 +50,9 @@ struct BootstrapParameters {
   /// Keep the CoeffsToSlots / SlotsToCoeffs diagonals as integer coefficients and run their
   /// NTTs at each bootstrap: 2.16 GB -> 0.13 GB at N = 2^16 (full slots) for ~1 s more.
   bool compact_diagonals = true;
+  /// CoeffsToSlots / SlotsToCoeffs with double hoisting (rotations summed over Q_l P, one
+  /// ModDown per giant step); false: single hoisting, the reference it is measured against.
+  bool double_hoisting = true;
   /// Scale of the refreshed ciphertext (0: the context's default scale, 2^40 in B16).
   double output_scale = 0;
   /// EvalMod lands at about 2^this; SlotsToCoeffs then lowers the scale to the output scale.

@@ -107,8 +107,8 @@ std::vector<Diagonals> factor_special_fft(const ckks::Context& ctx, std::size_t 
 
 HomomorphicDft::HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc,
                                std::size_t slots, DftKind kind, std::size_t levels,
-                               std::size_t level, Complex factor, double scale_ratio,
-                               bool compact) {
+                               std::size_t level, Complex factor, double scale_ratio, bool compact,
+                               bool double_hoist) {
   if (level < levels) {
     throw std::invalid_argument("homomorphic DFT: " + std::to_string(levels) +
                                 " levels needed, input level is " + std::to_string(level));
@@ -119,7 +119,7 @@ HomomorphicDft::HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& en
     // encoding scale would cost precision.
     const double ratio = std::pow(scale_ratio, 1.0 / static_cast<double>(groups.size()));
     stages_.push_back(std::make_unique<LinearTransform>(ctx, enc, groups[g], slots, level - g, 0,
-                                                        ratio, compact));
+                                                        ratio, compact, double_hoist));
   }
 }
 

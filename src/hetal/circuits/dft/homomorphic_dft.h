@@ -41,7 +41,7 @@ class HomomorphicDft {
   /// input's times `scale_ratio` (1 keeps it), spread evenly over the stages.
   HomomorphicDft(const ckks::Context& ctx, const ckks::Encoder& enc, std::size_t slots,
                  DftKind kind, std::size_t levels, std::size_t level, Complex factor = 1.0,
-                 double scale_ratio = 1.0, bool compact = false);
+                 double scale_ratio = 1.0, bool compact = false, bool double_hoist = true);
 
   std::vector<long long> rotations() const;
   /// Each rotation step with the highest level it is applied at (the level its key must cover).

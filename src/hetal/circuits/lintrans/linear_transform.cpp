@@ -10,8 +10,12 @@ namespace hetal::circuits {
 LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& enc,
                                  const std::map<long long, std::vector<Complex>>& diagonals,
                                  std::size_t slots, std::size_t level, std::size_t n1,
-                                 double scale_ratio, bool compact)
-    : enc_(enc), slots_(slots), level_(level), scale_ratio_(scale_ratio) {
+                                 double scale_ratio, bool compact, bool double_hoist)
+    : enc_(enc),
+      slots_(slots),
+      level_(level),
+      scale_ratio_(scale_ratio),
+      double_hoist_(double_hoist) {
   if (!(scale_ratio > 0) || !std::isfinite(scale_ratio)) {
     throw std::invalid_argument("linear transform: bad scale ratio");
   }
@@ -68,6 +72,8 @@ LinearTransform::LinearTransform(const ckks::Context& ctx, const ckks::Encoder& 
     layout_[shift].push_back(i);
     if (compact) {
       compact_[shift][i] = enc.encode_compact(rotated, level, scale);
+    } else if (double_hoist) {
+      enc.expand(enc.encode_compact(rotated, level, scale), plain_[shift][i], true);
     } else {
       plain_[shift][i] = enc.encode(rotated, level, scale);
     }
@@ -112,6 +118,20 @@ std::vector<long long> LinearTransform::rotations() const {
   return {r.begin(), r.end()};
 }
 
+std::vector<long long> LinearTransform::baby_indices() const {
+  std::set<long long> baby_set;
+  for (const auto& [shift, babies] : layout_) baby_set.insert(babies.begin(), babies.end());
+  baby_set.erase(0);
+  return {baby_set.begin(), baby_set.end()};
+}
+
+const ckks::Plaintext& LinearTransform::diagonal(long long shift, long long i,
+                                                 ckks::Plaintext& scratch) const {
+  if (compact_.empty()) return plain_.at(shift).at(i);
+  enc_.expand(compact_.at(shift).at(i), scratch, double_hoist_);
+  return scratch;
+}
+
 ckks::Ciphertext LinearTransform::apply(const ckks::Evaluator& ev, const ckks::Ciphertext& x,
                                         const rlwe::GaloisKeys& gk) const {
   if (x.slots != slots_) throw std::invalid_argument("linear transform: slot count mismatch");
@@ -120,13 +140,43 @@ ckks::Ciphertext LinearTransform::apply(const ckks::Evaluator& ev, const ckks::C
                                 ", input is at level " + std::to_string(x.level()));
   }
   const ckks::Ciphertext in = x.level() == level_ ? x : ev.drop_to_level(x, level_);
-  // Baby steps: all rotations of the input from one decomposition. Rotations (and below, giant
-  // steps) are independent: with several threads each runs whole on one thread, which scales
-  // better than splitting every operation over limbs.
-  std::set<long long> baby_set;
-  for (const auto& [shift, babies] : layout_) baby_set.insert(babies.begin(), babies.end());
-  baby_set.erase(0);
-  const std::vector<long long> baby_idx(baby_set.begin(), baby_set.end());
+  ckks::Ciphertext acc = double_hoist_ ? apply_double(ev, in, gk) : apply_single(ev, in, gk);
+  ev.rescale_inplace(acc);
+  acc.scale = in.scale * scale_ratio_;  // exact up to the floating-point rounding of the ratio
+  return acc;
+}
+
+// Rotations (and below, giant steps) are independent: with several threads each runs whole on
+// one thread, which scales better than splitting every operation over limbs.
+
+template <class Ct, class MulSum, class Rotate>
+std::vector<Ct> LinearTransform::giant_steps(const std::map<long long, const Ct*>& baby,
+                                             MulSum&& mul_sum, Rotate&& rotate) const {
+  const std::vector<std::pair<long long, std::vector<long long>>> giants(layout_.begin(),
+                                                                         layout_.end());
+  std::vector<Ct> partial(giants.size());
+#pragma omp parallel for schedule(dynamic) if (giants.size() > 1)
+  for (std::size_t g = 0; g < giants.size(); ++g) {
+    const auto& [shift, babies] = giants[g];
+    std::vector<const Ct*> xs;
+    std::vector<const ckks::Plaintext*> ps;
+    std::vector<ckks::Plaintext> scratch(babies.size());
+    for (std::size_t t = 0; t < babies.size(); ++t) {
+      xs.push_back(baby.at(babies[t]));
+      ps.push_back(&diagonal(shift, babies[t], scratch[t]));
+    }
+    partial[g] = mul_sum(xs, ps);
+    scratch.clear();
+    if (shift) rotate(partial[g], shift);
+  }
+  return partial;
+}
+
+ckks::Ciphertext LinearTransform::apply_single(const ckks::Evaluator& ev,
+                                               const ckks::Ciphertext& in,
+                                               const rlwe::GaloisKeys& gk) const {
+  // Baby steps: all rotations of the input from one decomposition.
+  const std::vector<long long> baby_idx = baby_indices();
   const rlwe::Decomposition dec = ev.hoist(in);
   std::vector<ckks::Ciphertext> rotated(baby_idx.size());
 #pragma omp parallel for schedule(dynamic) if (baby_idx.size() > 1)
@@ -135,35 +185,39 @@ ckks::Ciphertext LinearTransform::apply(const ckks::Evaluator& ev, const ckks::C
   std::map<long long, const ckks::Ciphertext*> baby{{0, &in}};
   for (std::size_t t = 0; t < baby_idx.size(); ++t) baby[baby_idx[t]] = &rotated[t];
 
-  const std::vector<std::pair<long long, std::vector<long long>>> giants(layout_.begin(),
-                                                                         layout_.end());
-  std::vector<ckks::Ciphertext> partial(giants.size());
-#pragma omp parallel for schedule(dynamic) if (giants.size() > 1)
-  for (std::size_t g = 0; g < giants.size(); ++g) {
-    const auto& [shift, babies] = giants[g];
-    std::vector<const ckks::Ciphertext*> xs;
-    std::vector<const ckks::Plaintext*> ps;
-    std::vector<ckks::Plaintext> expanded(compact_.empty() ? 0 : babies.size());
-    for (std::size_t t = 0; t < babies.size(); ++t) {
-      const long long i = babies[t];
-      xs.push_back(baby.at(i));
-      if (compact_.empty()) {
-        ps.push_back(&plain_.at(shift).at(i));
-      } else {
-        enc_.expand(compact_.at(shift).at(i), expanded[t]);
-        ps.push_back(&expanded[t]);
-      }
-    }
-    partial[g] = ev.multiply_plain_sum(xs, ps);
-    expanded.clear();
-    if (shift) ev.rotate_inplace(partial[g], shift, gk);
-  }
+  auto partial = giant_steps(
+      baby, [&](const auto& xs, const auto& ps) { return ev.multiply_plain_sum(xs, ps); },
+      [&](ckks::Ciphertext& c, long long shift) { ev.rotate_inplace(c, shift, gk); });
   rotated.clear();
   ckks::Ciphertext acc = std::move(partial[0]);
   for (std::size_t g = 1; g < partial.size(); ++g) ev.add_inplace(acc, partial[g]);
-  ev.rescale_inplace(acc);
-  acc.scale = in.scale * scale_ratio_;  // exact up to the floating-point rounding of the ratio
   return acc;
+}
+
+ckks::Ciphertext LinearTransform::apply_double(const ckks::Evaluator& ev,
+                                               const ckks::Ciphertext& in,
+                                               const rlwe::GaloisKeys& gk) const {
+  // Baby steps stay over Q_l P, multiplied by P: inner products only, no ModDown.
+  const std::vector<long long> baby_idx = baby_indices();
+  const rlwe::Decomposition dec = ev.hoist(in);
+  std::vector<ckks::CiphertextQP> rotated(baby_idx.size() + 1);
+#pragma omp parallel for schedule(dynamic) if (baby_idx.size() > 0)
+  for (std::size_t t = 0; t <= baby_idx.size(); ++t) {
+    rotated[t] =
+        t == baby_idx.size() ? ev.lift_qp(in) : ev.rotate_hoisted_qp(in, dec, baby_idx[t], gk);
+  }
+  std::map<long long, const ckks::CiphertextQP*> baby{{0, &rotated.back()}};
+  for (std::size_t t = 0; t < baby_idx.size(); ++t) baby[baby_idx[t]] = &rotated[t];
+
+  // Giant steps: each inner sum over Q_l P; its c1 alone is divided by P for the key switch,
+  // whose result stays over Q_l P too. One ModDown of the whole sum at the end.
+  auto partial = giant_steps(
+      baby, [&](const auto& xs, const auto& ps) { return ev.multiply_plain_sum_qp(xs, ps); },
+      [&](ckks::CiphertextQP& c, long long shift) { ev.rotate_qp_inplace(c, shift, gk); });
+  rotated.clear();
+  ckks::CiphertextQP acc = std::move(partial[0]);
+  for (std::size_t g = 1; g < partial.size(); ++g) ev.add_qp_inplace(acc, partial[g]);
+  return ev.mod_down(std::move(acc));
 }
 
 }  // namespace hetal::circuits

@@ -4,9 +4,10 @@
 // d_k[i] = M[i][(i + k) mod n],
 //   M x = sum_k d_k . rot(x, k) = sum_j rot( sum_i rot(d_{n1 j + i}, -n1 j) . rot(x, i), n1 j ),
 // so one hoisted decomposition serves the n1 baby rotations, and only n2 = ceil(n / n1) giant
-// rotations remain. The diagonals are encoded once, pre-rotated, at the level where they are
-// consumed and at the scale of that level's prime, so the output keeps the input's scale after
-// its single rescale.
+// rotations remain. Double hoisting (section 3.3 there) keeps the rotations over Q_l P and
+// divides by P once per giant step and once at the end. The diagonals are encoded once,
+// pre-rotated, at the level where they are consumed and at the scale of that level's prime, so the
+// output keeps the input's scale after its single rescale.
 #pragma once
 
 #include <complex>
@@ -30,10 +31,13 @@ class LinearTransform {
   /// scale_ratio: output scale / input scale (1 keeps the scale; the diagonals are encoded at
   /// q_level * scale_ratio). compact: keep the diagonals as integer coefficients (2 * slots
   /// words each instead of (level + 1) * N) and run their NTTs at every apply().
+  /// double_hoist: keep the baby rotations and the giant steps' key switches over Q_l P and
+  /// divide by P once per giant step and once at the end (Bossuat et al., EUROCRYPT 2021,
+  /// section 3.3); false: every rotation is brought back to Q_l at once (single hoisting).
   LinearTransform(const ckks::Context& ctx, const ckks::Encoder& enc,
                   const std::map<long long, std::vector<Complex>>& diagonals, std::size_t slots,
                   std::size_t level, std::size_t n1 = 0, double scale_ratio = 1.0,
-                  bool compact = false);
+                  bool compact = false, bool double_hoist = true);
 
   /// Diagonals of a dense slots x slots matrix given row-major.
   static std::map<long long, std::vector<Complex>> diagonals_of(const std::vector<Complex>& m,
@@ -49,12 +53,28 @@ class LinearTransform {
   /// Bytes held by the encoded diagonals.
   std::size_t bytes() const;
   std::size_t level() const { return level_; }
+  bool double_hoisted() const { return double_hoist_; }
 
  private:
+  ckks::Ciphertext apply_single(const ckks::Evaluator& ev, const ckks::Ciphertext& in,
+                                const rlwe::GaloisKeys& gk) const;
+  ckks::Ciphertext apply_double(const ckks::Evaluator& ev, const ckks::Ciphertext& in,
+                                const rlwe::GaloisKeys& gk) const;
+  /// Each giant step's inner sum (mul_sum over its babies and diagonals), rotated by its shift.
+  template <class Ct, class MulSum, class Rotate>
+  std::vector<Ct> giant_steps(const std::map<long long, const Ct*>& baby, MulSum&& mul_sum,
+                              Rotate&& rotate) const;
+  /// Baby indices other than 0, ascending.
+  std::vector<long long> baby_indices() const;
+  /// The plaintext of diagonal (shift, i): the stored one, or `scratch` expanded from it.
+  const ckks::Plaintext& diagonal(long long shift, long long i, ckks::Plaintext& scratch) const;
+
   const ckks::Encoder& enc_;
   std::size_t slots_, level_, n1_;
   double scale_ratio_ = 1.0;
-  // giant shift -> baby indices (ascending), and the pre-rotated diagonals in NTT form or compact
+  bool double_hoist_ = true;
+  // giant shift -> baby indices (ascending), and the pre-rotated diagonals in NTT form (with the
+  // P limbs when double hoisting) or compact
   std::map<long long, std::vector<long long>> layout_;
   std::map<long long, std::map<long long, ckks::Plaintext>> plain_;
   std::map<long long, std::map<long long, ckks::CompactPlaintext>> compact_;
