@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "hetal/ckks/serialization.h"
 #include "hetal/protocol/protocol.h"
 #include "train_util.h"
 
@@ -165,6 +166,21 @@ TEST(Protocol, ServerRefusesBadBundles) {
   fs::copy_file(other.bundle / "keys" / "galois.key", b.bundle / "keys" / "galois.key",
                 fs::copy_options::overwrite_existing);
   EXPECT_THAT(error_of(train_now), HasSubstr("key id mismatch"));
+  // A key file changed inside its valid range (one coefficient + 1, saved as a well-formed
+  // file) is not the client's either: the SHA-256 taken while loading catches it.
+  Bundle e("altered");
+  {
+    const ckks::Context ctx(ckks::load_parameters_file((e.bundle / "keys" / "params.bin").string()),
+                            ckks::SecurityPolicy::allow_insecure);
+    const std::string path = (e.bundle / "keys" / "relin.key").string();
+    auto rlk = ckks::load_file<rlwe::RelinKey>(ctx, path);
+    std::uint64_t& w = rlk.key.b[0].limb(0)[7];
+    w = (w + 1) % ctx.rns().q_primes()[0];
+    ckks::save_file(ctx, rlk, path);
+  }
+  EXPECT_THAT(
+      error_of([&] { protocol::server_train(e.bundle.string(), true, false, quick_wait()); }),
+      HasSubstr("key id mismatch"));
   // ... and a bundle whose data the client made with other keys is not this client's.
   EXPECT_THAT(error_of([&] {
                 protocol::client_watch(b.client.string(), other.bundle.string(), true,

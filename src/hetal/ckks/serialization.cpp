@@ -981,7 +981,8 @@ namespace {
 /// so the file is never reopened by name.
 class FdOutBuf : public std::streambuf {
  public:
-  explicit FdOutBuf(int fd) : fd_(fd), buf_(std::size_t{1} << 16) {
+  explicit FdOutBuf(int fd, core::Sha256* hash = nullptr)
+      : fd_(fd), hash_(hash), buf_(std::size_t{1} << 16) {
     setp(buf_.data(), buf_.data() + buf_.size());
   }
   int error() const { return err_; }
@@ -1002,6 +1003,7 @@ class FdOutBuf : public std::streambuf {
     if (err_ != 0) return false;
     const char* p = pbase();
     std::size_t n = static_cast<std::size_t>(pptr() - pbase());
+    if (hash_) hash_->update(p, n);
     while (n > 0) {
       const ssize_t w = ::write(fd_, p, n);
       if (w < 0) {
@@ -1016,8 +1018,68 @@ class FdOutBuf : public std::streambuf {
     return true;
   }
   int fd_;
+  core::Sha256* hash_;
   std::vector<char> buf_;
   int err_ = 0;
+};
+
+/// Input from a POSIX file descriptor in 1 MiB reads, each also fed to `hash` if given, so the
+/// hash sees the file once, in order. Seeks reach back at most kKeep bytes before the read
+/// position (enough to peek at an object header and return to it).
+class FdInBuf : public std::streambuf {
+ public:
+  FdInBuf(int fd, core::Sha256* hash) : fd_(fd), hash_(hash), buf_(kKeep + (std::size_t{1} << 20)) {
+    setg(buf_.data(), buf_.data(), buf_.data());
+  }
+  int error() const { return err_; }
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    if (err_ != 0) return traits_type::eof();
+    // Keep the last bytes read in front of the new ones for short seeks back.
+    const std::size_t have = static_cast<std::size_t>(egptr() - eback());
+    const std::size_t keep = std::min(kKeep, have);
+    std::memmove(buf_.data(), egptr() - keep, keep);
+    start_ += static_cast<std::streamoff>(have - keep);
+    char* const dst = buf_.data() + keep;
+    ssize_t r;
+    do {
+      r = ::read(fd_, dst, buf_.size() - keep);
+    } while (r < 0 && errno == EINTR);
+    setg(buf_.data(), dst, dst + std::max<ssize_t>(r, 0));
+    if (r <= 0) {
+      if (r < 0) err_ = errno;
+      return traits_type::eof();
+    }
+    if (hash_) hash_->update(dst, static_cast<std::size_t>(r));
+    return traits_type::to_int_type(*gptr());
+  }
+  pos_type seekoff(off_type off, std::ios_base::seekdir dir, std::ios_base::openmode) override {
+    if (dir == std::ios_base::cur) return seekpos(start_ + (gptr() - eback()) + off, {});
+    if (dir == std::ios_base::beg) return seekpos(off, {});
+    return pos_type(off_type(-1));
+  }
+  pos_type seekpos(pos_type pos, std::ios_base::openmode) override {
+    const off_type rel = off_type(pos) - start_;
+    if (rel < 0 || rel > egptr() - eback()) return pos_type(off_type(-1));
+    setg(eback(), eback() + rel, egptr());
+    return pos;
+  }
+
+ private:
+  static constexpr std::size_t kKeep = 4096;
+  int fd_;
+  core::Sha256* hash_;
+  std::vector<char> buf_;
+  std::streamoff start_ = 0;  // file offset of eback()
+  int err_ = 0;
+};
+
+/// Closes a file descriptor when it goes out of scope.
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
 };
 
 std::string random_suffix() {
@@ -1038,7 +1100,7 @@ std::string errno_text(int e) { return std::strerror(e); }
 namespace detail {
 
 void write_file_atomically(const std::string& path, bool owner_only,
-                           const std::function<void(std::ostream&)>& write) {
+                           const std::function<void(std::ostream&)>& write, core::Sha256* hash) {
   const std::string tmp = path + ".tmp-" + random_suffix();
   const int fd =
       ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, owner_only ? 0600 : 0666);
@@ -1056,7 +1118,7 @@ void write_file_atomically(const std::string& path, bool owner_only,
   };
   try {
     if (owner_only && ::fchmod(fd, 0600) != 0) fail("cannot set mode 0600: " + errno_text(errno));
-    FdOutBuf buf(fd);
+    FdOutBuf buf(fd, hash);
     std::ostream out(&buf);
     write(out);
     out.flush();
@@ -1083,24 +1145,32 @@ void write_file_atomically(const std::string& path, bool owner_only,
   }
 }
 
-void read_file(const std::string& path, const std::function<void(std::istream&)>& read) {
+void read_file(const std::string& path, const std::function<void(std::istream&)>& read,
+               core::Sha256* hash) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     throw SerializationError("cannot open '" + path + "' for reading: it is a directory");
   }
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) {
-    throw SerializationError("cannot open '" + path + "' for reading" +
-                             (errno ? ": " + errno_text(errno) : std::string()));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw SerializationError("cannot open '" + path + "' for reading: " + errno_text(errno));
   }
+  const FdCloser closer{fd};
+  FdInBuf buf(fd, hash);
+  std::istream in(&buf);
   try {
     read(in);
   } catch (const SerializationError& e) {
+    if (buf.error()) {
+      throw SerializationError("'" + path + "': read error: " + errno_text(buf.error()));
+    }
     throw SerializationError("'" + path + "': " + e.what());
   }
   if (in.peek() != std::char_traits<char>::eof()) {
     throw SerializationError("'" + path + "': unexpected bytes after the object");
+  }
+  if (buf.error()) {
+    throw SerializationError("'" + path + "': read error: " + errno_text(buf.error()));
   }
 }
 

@@ -76,6 +76,7 @@
 #include "hetal/ckks/ciphertext.h"
 #include "hetal/ckks/context.h"
 #include "hetal/ckks/parameters.h"
+#include "hetal/core/sha256.h"
 #include "hetal/rlwe/keys.h"
 
 namespace hetal::ckks {
@@ -154,25 +155,34 @@ namespace detail {
 /// Writes through `write` to path + ".tmp-<random>" (created with mode 0600 if owner_only),
 /// flushes and checks the stream, fsyncs, then renames over `path`. The temporary file is
 /// removed on any failure.
+/// With `hash`, every byte written is also fed to it, in file order.
 void write_file_atomically(const std::string& path, bool owner_only,
-                           const std::function<void(std::ostream&)>& write);
+                           const std::function<void(std::ostream&)>& write,
+                           core::Sha256* hash = nullptr);
 /// Opens `path` (error naming it if it cannot), runs `read`, and refuses bytes left after the
-/// object. Errors are prefixed with the path.
-void read_file(const std::string& path, const std::function<void(std::istream&)>& read);
+/// object. Errors are prefixed with the path. With `hash`, the whole file is fed to it as it is
+/// read (no second pass over the file).
+void read_file(const std::string& path, const std::function<void(std::istream&)>& read,
+               core::Sha256* hash = nullptr);
 }  // namespace detail
 
 // --- files ---
 /// Atomic save (temporary file + rename). Secret keys are written with mode 0600.
+/// `hash`: fed the file's bytes as they are written (see write_file_atomically).
 template <class X>
-void save_file(const Context& ctx, const X& x, const std::string& path) {
-  detail::write_file_atomically(path, std::is_same_v<X, rlwe::SecretKey>,
-                                [&](std::ostream& out) { save(ctx, x, out); });
+void save_file(const Context& ctx, const X& x, const std::string& path,
+               core::Sha256* hash = nullptr) {
+  detail::write_file_atomically(
+      path, std::is_same_v<X, rlwe::SecretKey>, [&](std::ostream& out) { save(ctx, x, out); },
+      hash);
 }
 
+/// `hash`: fed the file's bytes as they are read (see read_file).
 template <class X>
-X load_file(const Context& ctx, const std::string& path) {
+X load_file(const Context& ctx, const std::string& path, core::Sha256* hash = nullptr) {
   X x;
-  detail::read_file(path, [&](std::istream& in) { x = load<X>(ctx, in); });
+  detail::read_file(
+      path, [&](std::istream& in) { x = load<X>(ctx, in); }, hash);
   return x;
 }
 

@@ -86,42 +86,17 @@ ckks::Context open_context(const fs::path& params_file, bool insecure) {
 }
 
 template <class X>
-X load_key(const ckks::Context& ctx, const fs::path& p) {
+X load_key(const ckks::Context& ctx, const fs::path& p, core::Sha256* hash = nullptr) {
   try {
-    return ckks::load_file<X>(ctx, p.string());
+    return ckks::load_file<X>(ctx, p.string(), hash);
   } catch (const ckks::SerializationError& e) {
     fail(e.what());
   }
 }
 
-/// 64-bit hash of files (the key id binding a bundle's keys to the client's keygen).
-std::string hash_files(const std::vector<fs::path>& files) {
-  std::uint64_t h = 0x9e3779b97f4a7c15ULL;
-  std::vector<char> buf(1 << 20);
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) fail(f.string() + ": cannot open");
-    while (in) {
-      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      const auto n = static_cast<std::size_t>(in.gcount());
-      for (std::size_t i = 0; i < n; i += 8) {
-        std::uint64_t w = 0;
-        std::memcpy(&w, buf.data() + i, std::min<std::size_t>(8, n - i));
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-      }
-      h ^= n;
-    }
-  }
-  std::ostringstream s;
-  s << std::hex << h;
-  return s.str();
-}
-
-std::vector<fs::path> key_files(const fs::path& bundle) {
-  std::vector<fs::path> out;
-  for (const char* k : kKeyFiles) out.push_back(bundle / "keys" / k);
-  return out;
+/// The bundle's key file number i of kKeyFiles (the order the key id hashes them in).
+std::string key_path(const fs::path& bundle, std::size_t i) {
+  return (bundle / "keys" / kKeyFiles[i]).string();
 }
 
 /// Refuses a bundle holding a secret key: the server must never receive one.
@@ -392,29 +367,31 @@ double client_keygen(const std::string& client_dir, const std::string& bundle_di
   }
   ckks::save_parameters_file(ctx.params(), (client / "params.bin").string());
   ckks::save_parameters_file(ctx.params(), (bundle / "keys" / "params.bin").string());
+  core::Sha256 key_hash;
   {
     ckks::KeyGenerator kg(ctx);
     const rlwe::SecretKey sk = kg.secret_key();
     ckks::save_file(ctx, sk, (client / "secret.key").string());  // mode 0600
-    ckks::save_file(ctx, kg.public_key(sk), (bundle / "keys" / "public.key").string());
+    // The key id is the SHA-256 of the key files in kKeyFiles order, taken as they are written.
+    ckks::save_file(ctx, kg.public_key(sk), key_path(bundle, 0), &key_hash);
     const rlwe::RelinKey rlk = kg.relin_key(sk);
-    ckks::save_file(ctx, rlk, (bundle / "keys" / "relin.key").string());
+    ckks::save_file(ctx, rlk, key_path(bundle, 1), &key_hash);
     {
       const rlwe::GaloisKeys gk = kg.galois_keys(sk, train::EncryptedTrainer::rotations(shape),
                                                  true, ctx.params().user_top_level());
-      ckks::save_file(ctx, gk, (bundle / "keys" / "galois.key").string());
+      ckks::save_file(ctx, gk, key_path(bundle, 2), &key_hash);
     }
     const ckks::Encoder enc(ctx);
     const ckks::Evaluator ev(ctx);
     const circuits::Bootstrapper boot(ctx, enc, ev, rlk, {});
     const circuits::BootstrapKeys bk = boot.generate_keys(kg, sk);
-    ckks::detail::write_file_atomically((bundle / "keys" / "bootstrap.key").string(), false,
-                                        [&](std::ostream& out) { boot.save_keys(bk, out); });
+    ckks::detail::write_file_atomically(
+        key_path(bundle, 3), false, [&](std::ostream& out) { boot.save_keys(bk, out); }, &key_hash);
   }
   const json j = {{"config", config_json(cfg)},
                   {"features", features},
                   {"classes", classes},
-                  {"key_id", hash_files(key_files(bundle))}};
+                  {"key_id", key_hash.finish_hex()}};
   write_text(client / "config.json", j.dump(2));
   return since(t0);
 }
@@ -668,21 +645,24 @@ struct ServerSide {
         ctx(open_context(bundle / "keys" / "params.bin", insecure)) {
     if (meta.shape.slots != ctx.max_slots())
       fail((bundle / "meta.json").string() + ": slot count does not match the parameters");
-    if (hash_files(key_files(bundle)) != meta.key_id)
-      fail(bundle.string() +
-           "/keys: the keys are not the ones the client generated for this bundle (key id "
-           "mismatch)");
-    pk = load_key<rlwe::PublicKey>(ctx, bundle / "keys" / "public.key");
-    rlk = load_key<rlwe::RelinKey>(ctx, bundle / "keys" / "relin.key");
-    gk = load_key<rlwe::GaloisKeys>(ctx, bundle / "keys" / "galois.key");
+    // Each key file is hashed while it is loaded (one read per file); the id is checked once
+    // all four are in.
+    core::Sha256 key_hash;
+    pk = load_key<rlwe::PublicKey>(ctx, key_path(bundle, 0), &key_hash);
+    rlk = load_key<rlwe::RelinKey>(ctx, key_path(bundle, 1), &key_hash);
+    gk = load_key<rlwe::GaloisKeys>(ctx, key_path(bundle, 2), &key_hash);
     boot = std::make_unique<circuits::Bootstrapper>(ctx, enc, ev, rlk,
                                                     circuits::BootstrapParameters{});
     try {
-      ckks::detail::read_file((bundle / "keys" / "bootstrap.key").string(),
-                              [&](std::istream& in) { bk = boot->load_keys(in); });
+      ckks::detail::read_file(
+          key_path(bundle, 3), [&](std::istream& in) { bk = boot->load_keys(in); }, &key_hash);
     } catch (const ckks::SerializationError& e) {
       fail(e.what());
     }
+    if (key_hash.finish_hex() != meta.key_id)
+      fail(bundle.string() +
+           "/keys: the keys are not the ones the client generated for this bundle (key id "
+           "mismatch)");
   }
   train::EncryptedTrainParams params() const {
     train::EncryptedTrainParams p;
