@@ -1,0 +1,214 @@
+#include "hetal/protocol/bundle.h"
+
+#include <fstream>
+#include <thread>
+
+namespace hetal::protocol {
+namespace detail {
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+[[noreturn]] void fail(const std::string& msg) { throw ProtocolError(msg); }
+
+const char* optimizer_name(train::Optimizer o) {
+  return o == train::Optimizer::nesterov ? "nesterov" : "gd";
+}
+train::Optimizer optimizer_from(const std::string& s) {
+  if (s == "nesterov") return train::Optimizer::nesterov;
+  if (s == "gd") return train::Optimizer::gradient_descent;
+  fail("unknown optimizer '" + s + "' (nesterov or gd)");
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  ckks::detail::write_file_atomically(path.string(), false,
+                                      [&](std::ostream& out) { out << text; });
+}
+
+json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) fail(path.string() + ": cannot open");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    fail(path.string() + ": malformed JSON: " + e.what());
+  }
+}
+
+ckks::Context open_context(const fs::path& params_file, bool insecure) {
+  try {
+    return ckks::Context(
+        ckks::load_parameters_file(params_file.string()),
+        insecure ? ckks::SecurityPolicy::allow_insecure : ckks::SecurityPolicy::require_128);
+  } catch (const ckks::SerializationError& e) {
+    fail(e.what());
+  } catch (const std::exception& e) {
+    fail(params_file.string() + ": " + e.what());
+  }
+}
+
+std::string key_path(const fs::path& bundle, std::size_t i) {
+  return (bundle / "keys" / kKeyFiles[i]).string();
+}
+
+std::vector<ckks::Ciphertext> load_cts(const ckks::Context& ctx, const fs::path& path,
+                                       std::size_t count) {
+  std::vector<ckks::Ciphertext> out;
+  try {
+    ckks::detail::read_file(path.string(), [&](std::istream& in) {
+      for (std::size_t i = 0; i < count; ++i) {
+        unsigned char h[8] = {};
+        const auto pos = in.tellg();
+        in.read(reinterpret_cast<char*>(h), 8);
+        if (in.gcount() != 8)
+          fail(path.string() + ": holds " + std::to_string(i) + " ciphertexts, expected " +
+               std::to_string(count));
+        in.seekg(pos);
+        if (h[6] == static_cast<unsigned char>(ckks::ObjectType::SeededCiphertext))
+          out.push_back(ckks::expand(ctx, ckks::load_seeded_ciphertext(ctx, in)));
+        else
+          out.push_back(ckks::load_ciphertext(ctx, in));
+      }
+    });
+  } catch (const ckks::SerializationError& e) {
+    fail(e.what());
+  }
+  return out;
+}
+
+matrix::EncMatrix as_matrix(const matrix::Layout& l, std::vector<ckks::Ciphertext> cts,
+                            const fs::path& from) {
+  if (cts.size() != l.count())
+    fail(from.string() + ": " + std::to_string(cts.size()) + " ciphertexts, the layout needs " +
+         std::to_string(l.count()));
+  matrix::EncMatrix m;
+  m.layout = l;
+  for (auto& c : cts) {
+    if (c.slots != l.slots()) fail(from.string() + ": a ciphertext has the wrong slot count");
+    const std::size_t lvl = c.level();
+    m.blocks.push_back(matrix::Ct{std::move(c), lvl});
+  }
+  return m;
+}
+
+/// Waits for `path`; fails early when the other side left an error file.
+void wait_for(const fs::path& path, const WaitOptions& w, const std::vector<fs::path>& errors) {
+  const auto t0 = Clock::now();
+  for (;;) {
+    if (fs::exists(path)) return;
+    for (const auto& e : errors) {
+      if (fs::exists(e)) {
+        std::ifstream in(e);
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        fail("the other side failed (" + e.string() + "): " + text);
+      }
+    }
+    if (w.peer_alive && !w.peer_alive() && !fs::exists(path))
+      fail("the other side exited before writing " + path.string());
+    if (since(t0) > w.timeout_s)
+      fail("timed out after " + std::to_string(static_cast<long>(w.timeout_s)) + " s waiting for " +
+           path.string());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+json config_json(const TrainConfig& c) {
+  return {{"preset", c.preset},
+          {"batch", c.batch},
+          {"learning_rate", c.learning_rate},
+          {"optimizer", optimizer_name(c.optimizer)},
+          {"max_epochs", c.max_epochs},
+          {"patience", c.patience},
+          {"validation_fraction", c.validation_fraction},
+          {"seed", c.seed},
+          {"weight_bound", c.weight_bound}};
+}
+
+TrainConfig config_from(const json& j, const fs::path& from) {
+  TrainConfig c;
+  c.preset = field<std::string>(j, "preset", from);
+  c.batch = field<std::size_t>(j, "batch", from);
+  c.learning_rate = field<double>(j, "learning_rate", from);
+  c.optimizer = optimizer_from(field<std::string>(j, "optimizer", from));
+  c.max_epochs = field<std::size_t>(j, "max_epochs", from);
+  c.patience = field<std::size_t>(j, "patience", from);
+  c.validation_fraction = field<double>(j, "validation_fraction", from);
+  c.seed = field<std::uint64_t>(j, "seed", from);
+  c.weight_bound = field<double>(j, "weight_bound", from);
+  if (c.batch == 0 || c.max_epochs == 0 || !(c.learning_rate > 0) || !(c.weight_bound > 0) ||
+      !(c.validation_fraction > 0 && c.validation_fraction < 1))
+    fail(from.string() + ": hyper-parameters out of range");
+  return c;
+}
+
+Meta read_meta(const fs::path& bundle) {
+  const fs::path p = bundle / "meta.json";
+  if (!fs::exists(p)) fail(p.string() + ": missing (run `hetal client encrypt` first)");
+  const json j = read_json(p);
+  if (field<std::string>(j, "format", p) != kFormat || field<int>(j, "version", p) != kVersion)
+    fail(p.string() + ": not a version-1 hetal bundle");
+  Meta m;
+  m.cfg = config_from(field<json>(j, "config", p), p);
+  const json s = field<json>(j, "shape", p);
+  m.shape = {field<std::size_t>(s, "features", p), field<std::size_t>(s, "classes", p),
+             field<std::size_t>(s, "batch", p), field<std::size_t>(s, "slots", p)};
+  try {
+    m.shape.validate();
+  } catch (const std::invalid_argument& e) {
+    fail(p.string() + ": " + e.what());
+  }
+  m.train_rows = field<std::vector<std::size_t>>(j, "train_rows", p);
+  m.val_rows = field<std::vector<std::size_t>>(j, "validation_rows", p);
+  m.key_id = field<std::string>(j, "key_id", p);
+  m.description = j.value("description", "");
+  if (m.train_rows.empty() || m.val_rows.empty()) fail(p.string() + ": no batches");
+  for (const auto* v : {&m.train_rows, &m.val_rows})
+    for (std::size_t r : *v)
+      if (r == 0 || r > m.shape.batch) fail(p.string() + ": a batch size is out of range");
+  return m;
+}
+
+fs::path epoch_file(const fs::path& bundle, const char* kind, std::size_t e, const char* ext) {
+  return bundle / "epochs" / (std::string(kind) + "-" + std::to_string(e) + ext);
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+TrainConfig hetal_hyperparameters(const std::string& dataset) {
+  struct Row {
+    const char* name;
+    double lr;
+    std::size_t batch, epochs;
+  };
+  static constexpr Row kRows[] = {{"mnist", 2.0, 1024, 7},       {"fashion-mnist", 2.0, 1024, 7},
+                                  {"cifar10", 1.0, 2048, 9},     {"facemask", 0.5, 512, 22},
+                                  {"dermamnist", 0.3, 1024, 23}, {"snips", 1.0, 1024, 14}};
+  for (const Row& r : kRows) {
+    if (dataset == r.name) {
+      TrainConfig c;
+      c.learning_rate = r.lr;
+      c.batch = r.batch;
+      c.max_epochs = r.epochs;
+      return c;
+    }
+  }
+  fail("no HETAL hyper-parameters for '" + dataset +
+       "' (mnist, fashion-mnist, cifar10, facemask, dermamnist, snips)");
+}
+
+train::TrainParams plain_params(const TrainConfig& cfg) {
+  train::TrainParams tp;
+  tp.learning_rate = cfg.learning_rate;
+  tp.batch = cfg.batch;
+  tp.max_epochs = cfg.max_epochs;
+  tp.optimizer = cfg.optimizer;
+  tp.patience = cfg.patience;
+  tp.seed = cfg.seed;
+  tp.batch_order = train::BatchOrder::fixed_batches;
+  return tp;
+}
+
+}  // namespace hetal::protocol
