@@ -54,6 +54,17 @@ void mul_sum_limb(std::size_t count, X&& x_of, Y&& y_of, std::size_t n, const co
     }
   }
 }
+
+// o += c[perm] (times `factor` if given) on one limb: an automorphism applied in the NTT domain
+// while accumulating. The permuted reads miss the cache, so they are prefetched ahead.
+void add_permuted_limb(u64* o, const u64* c, const std::uint32_t* perm, std::size_t n,
+                       const core::Modulus& m, const core::ShoupConst* factor) {
+  for (std::size_t t = 0; t < n; ++t) {
+    if (t + 48 < n) __builtin_prefetch(c + perm[t + 48]);
+    const u64 v = factor ? core::mul_shoup(c[perm[t]], *factor, m.value) : c[perm[t]];
+    o[t] = m.add(o[t], v);
+  }
+}
 }  // namespace
 
 Evaluator::Evaluator(const Context& ctx) : ctx_(ctx) {}
@@ -548,12 +559,7 @@ CiphertextQP Evaluator::rotate_hoisted_qp(const Ciphertext& a, const rlwe::Decom
   // c0 += P perm(a.c0) on the Q limbs; it vanishes on the P limbs.
   for_limbs(rns, nq, [&](std::size_t i, const core::Modulus& m) {
     const core::ShoupConst pm(rns.p_mod_q(i), m.value);
-    const u64* c = a.parts[0].limb(i);
-    u64* o = out.c0.limb(i);
-    for (std::size_t t = 0; t < n; ++t) {
-      if (t + 48 < n) __builtin_prefetch(c + perm[t + 48]);  // permuted reads miss the cache
-      o[t] = m.add(o[t], core::mul_shoup(c[perm[t]], pm, m.value));
-    }
+    add_permuted_limb(out.c0.limb(i), a.parts[0].limb(i), perm, n, m, &pm);
   });
   out.scale = a.scale;
   out.slots = a.slots;
@@ -615,13 +621,7 @@ void Evaluator::rotate_qp_inplace(CiphertextQP& x, long long k, const rlwe::Galo
   // c0 <- perm(c0) + acc0 on every limb of Q_l P.
 #pragma omp parallel for schedule(static) if (nq + K > 1 && n >= 4096)
   for (std::size_t i = 0; i < nq + K; ++i) {
-    const core::Modulus& m = rns.mod_of(nq, i);
-    const u64* c = x.c0.limb(i);
-    u64* o = acc0.limb(i);
-    for (std::size_t t = 0; t < n; ++t) {
-      if (t + 48 < n) __builtin_prefetch(c + perm[t + 48]);
-      o[t] = m.add(o[t], c[perm[t]]);
-    }
+    add_permuted_limb(acc0.limb(i), x.c0.limb(i), perm, n, rns.mod_of(nq, i), nullptr);
   }
   x.c0 = std::move(acc0);
 }
