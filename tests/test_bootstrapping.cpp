@@ -73,12 +73,13 @@ TEST(Bootstrapping, RefreshesFullAndSparseSlots) {
     EXPECT_EQ(out.scale, t.ctx.default_scale());
     const ckks::Precision pr = precision(t.enc.decode(t.dec.decrypt(out)), z);
     std::printf("slots %zu: mean %.1f bits, worst %.1f bits\n", slots, pr.mean, pr.worst);
-    // Measured at this N = 2^12 chain: 25.1 / 20.3 bits (mean / worst slot) for 2048 slots and
-    // 23.2 / 22.1 for 64 slots. The bounds guard against regressions with ~1 bit of margin; the
-    // issue's N = 2^16 targets are checked by the slow test and the benchmark.
+    // Measured at this N = 2^12 chain: 25.1 / 23.6 bits (mean / worst slot) for 2048 slots and
+    // 23.2 / 22.1 for 64 slots (the worst full slot was 20.3 before EvalMod's mean error was
+    // subtracted). The bounds guard against regressions with ~1 bit of margin; the issue's
+    // N = 2^16 targets are checked by the slow test and the benchmark.
     const bool full = slots == t.ctx.max_slots();
     EXPECT_GT(pr.mean, full ? 24 : 22) << slots;
-    EXPECT_GT(pr.worst, full ? 19 : 21) << slots;
+    EXPECT_GT(pr.worst, full ? 22.5 : 21) << slots;
     // The refreshed ciphertext computes on: one multiplication at the user levels.
     Ciphertext sq = t.ev.multiply_relin(out, out, t.rlk);
     t.ev.rescale_inplace(sq);
@@ -110,7 +111,7 @@ TEST(Bootstrapping, EncapsulatesADenseUserKey) {
   const ckks::Precision pr = precision(t.enc.decode(t.dec.decrypt(boot.bootstrap(ct, keys))), z);
   std::printf("encapsulated: mean %.1f bits, worst %.1f bits\n", pr.mean, pr.worst);
   EXPECT_GT(pr.mean, 24);
-  EXPECT_GT(pr.worst, 19);
+  EXPECT_GT(pr.worst, 22);  // 23.4 measured (19.x before EvalMod's mean error was subtracted)
   // Without encapsulation the same dense key overflows EvalMod's interval.
   bp.ephemeral_hamming_weight = 0;
   circuits::Bootstrapper plain(t.ctx, t.enc, t.ev, t.rlk, bp);
@@ -140,7 +141,7 @@ TEST(Bootstrapping, TwoRealCiphertextsForThePriceOfOne) {
               pb.worst);
   EXPECT_GT(pa.mean, 20);
   EXPECT_GT(pb.mean, 20);
-  EXPECT_GT(std::min(pa.worst, pb.worst), 18);
+  EXPECT_GT(std::min(pa.worst, pb.worst), 21);  // 22.2-22.4 measured
 }
 
 TEST(Bootstrapping, RefusesMissingEncapsulationKeys) {
@@ -169,5 +170,9 @@ TEST(Bootstrapping, ProductionShapeOnTheInsecureTestPreset) {
   const ckks::Precision pr = precision(t.enc.decode(t.dec.decrypt(out)), z);
   std::printf("TB13-INSECURE: mean %.1f bits, worst %.1f bits\n", pr.mean, pr.worst);
   EXPECT_GE(pr.mean, 22);
-  EXPECT_GE(pr.worst, 17);
+  EXPECT_GE(pr.worst, 21);
+  // No slot far worse than the rest: EvalMod's mean error at the integers, a constant in every
+  // coefficient, lands on the first slots (slot 0: 19.3 bits against 24.6 mean before it was
+  // subtracted; 22.8 / 24.6 after).
+  EXPECT_LT(pr.mean - pr.worst, 3.0);
 }

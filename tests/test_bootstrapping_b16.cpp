@@ -35,9 +35,10 @@ TEST(ProductionBootstrapping, FullAndSparseSlotsAtN16) {
     EXPECT_EQ(out.level(), 9u);
     const Precision pr = precision(enc.decode(dec.decrypt(out)), z);
     std::printf("N = 2^16, %zu slots: mean %.1f bits, worst %.1f bits\n", slots, pr.mean, pr.worst);
-    // The issue's bar: mean >= 20 bits, minimum >= 15 bits (measured 23.1 / 16.3, full slots).
+    // Issue 13's minimum: >= 18 bits in the worst slot (measured 23.0 / 21.2 full slots; 16.3
+    // before EvalMod's mean error at the integers was subtracted).
     EXPECT_GE(pr.mean, 20) << slots;
-    EXPECT_GE(pr.worst, 15) << slots;
+    EXPECT_GE(pr.worst, 18) << slots;
     // The output sits on the default scale, and all 9 user levels compute on: a fresh
     // ciphertext adds to it as is, then 9 multiplications by fresh unit-modulus values.
     EXPECT_EQ(out.scale, ctx.default_scale());

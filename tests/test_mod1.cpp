@@ -60,3 +60,66 @@ TEST(Mod1, RemovesTheIntegerPart) {
   // |e| < 2^-8: the sine's cubic term bounds the recovery error at (2 pi)^2 e^3 / 6 ~ 4e-7.
   EXPECT_LT(err_e, 1e-6);
 }
+
+// The interpolant's error at the integers has a non-zero mean under I's distribution (a sum of
+// h + 1 uniforms); uncorrected, that mean is a constant in every coefficient, which
+// SlotsToCoeffs piles onto the first slots. bias() is that mean, computed in plain, and
+// evaluate() subtracts it: the mean error over many coefficients drawn from I's distribution
+// drops from the bias to noise.
+TEST(Mod1, SubtractsTheMeanErrorAtTheIntegers) {
+  Parameters prm;
+  prm.name = "mod1-test";
+  prm.log_n = 12;
+  prm.q_bits = std::vector<int>(10, 60);
+  prm.p_bits = {61, 61};
+  prm.dnum = 5;
+  prm.materialize();
+  Context ctx(prm, SecurityPolicy::allow_insecure);
+  Encoder enc(ctx);
+  KeyGenerator kg(ctx, core::Seed{53});
+  const SecretKey sk = kg.secret_key();
+  const RelinKey rlk = kg.relin_key(sk);
+  Encryptor encryptor(ctx, sk);
+  Decryptor dec(ctx, sk);
+  Evaluator ev(ctx);
+  circuits::Mod1Parameters mp;  // the bootstrapper's: K = 12, r = 3, degree 31
+  mp.k = 12;
+  mp.degree = 31;
+  mp.i_terms = 33;
+  circuits::Mod1Parameters plain = mp;
+  plain.i_terms = 0;
+  const circuits::Mod1Evaluator corrected(ctx, ev, rlk, mp), uncorrected(ctx, ev, rlk, plain);
+  EXPECT_EQ(uncorrected.bias(), 0.0);
+  // The bias is the weighted mean of the plain approximation at the integers.
+  double wsum = 0, sum = 0;
+  for (int i = -12; i <= 12; ++i) {
+    const double w = std::exp(-i * i / (2 * 33.0 / 12));
+    wsum += w;
+    sum += w * corrected.approximation(i);
+  }
+  const double bias = sum / wsum;
+  EXPECT_DOUBLE_EQ(corrected.bias(), bias);
+  ASSERT_GT(std::abs(bias), 1e-12);  // what is being corrected is really there
+  // I drawn as a sum of 33 uniforms, e = 0: the outputs' mean is the bias, or ~0 corrected.
+  core::Prng p(core::Seed{54});
+  const std::size_t n = ctx.max_slots();
+  std::vector<double> t(n);
+  for (auto& v : t) {
+    double s = 0;
+    for (int j = 0; j < 33; ++j) s += (p.next_u64() >> 11) * 0x1p-53 - 0.5;
+    v = std::round(s) / 13.0;
+  }
+  const std::size_t top = ctx.max_level();
+  const double scale = static_cast<double>(ctx.params().q_primes[top]);
+  const Ciphertext ct = encryptor.encrypt(enc.encode(t, top, scale));
+  const auto mean_of = [&](const circuits::Mod1Evaluator& m) {
+    const auto got = enc.decode_real(dec.decrypt(m.evaluate(ct)));
+    double s = 0;
+    for (const double v : got) s += v;
+    return s / static_cast<double>(n);
+  };
+  const double m_plain = mean_of(uncorrected), m_corr = mean_of(corrected);
+  std::printf("bias %.3e: mean error %.3e uncorrected, %.3e corrected\n", bias, m_plain, m_corr);
+  EXPECT_NEAR(m_plain, bias, 0.2 * std::abs(bias));
+  EXPECT_LT(std::abs(m_corr), 0.2 * std::abs(bias));
+}

@@ -30,6 +30,15 @@ Bootstrapper::Bootstrapper(const ckks::Context& ctx, const ckks::Encoder& enc,
   if ((slots_ & (slots_ - 1)) || slots_ < 2 || slots_ > ctx.max_slots()) {
     throw std::invalid_argument("bootstrapping: slots must be a power of two in [2, N/2]");
   }
+  if (p_.mod1.i_terms != 0) {
+    // I sums h + 1 uniform terms for the key ModRaise decrypts under (uniform ternary: ~2N/3).
+    const auto& sec = ctx.params().secret;
+    const std::size_t h = encapsulated() ? p_.ephemeral_hamming_weight
+                          : sec.kind == rlwe::SecretDistribution::Kind::sparse_ternary
+                              ? sec.hamming_weight
+                              : 2 * ctx.n() / 3;
+    p_.mod1.i_terms = h + 1;
+  }
   mod1_ = std::make_unique<Mod1Evaluator>(ctx, ev, rlk, p_.mod1);
   if (ctx.max_level() < depth()) {
     throw std::invalid_argument("bootstrapping needs " + std::to_string(depth()) +

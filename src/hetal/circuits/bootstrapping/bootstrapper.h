@@ -5,7 +5,8 @@
 //   SubSum        (sparse slots) project on the slot subring
 //   CoeffsToSlots homomorphic decoding, `cts_levels` levels (56-bit primes in B16)
 //   real / imaginary split by one conjugation
-//   EvalMod       x = I + e -> sin(2 pi x) ~ 2 pi e, `mod1.depth()` levels (60-bit primes)
+//   EvalMod       x = I + e -> sin(2 pi x) ~ 2 pi e, `mod1.depth()` levels (60-bit primes),
+//                 less the approximation's mean error at the integers (circuits/mod1)
 //   SlotsToCoeffs homomorphic encoding, `stc_levels` levels (39-bit primes)
 // The output holds the input's values at level top - cts - evalmod - stc.
 //

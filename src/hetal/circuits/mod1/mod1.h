@@ -4,6 +4,12 @@
 // as cos(2 pi (x - 1/4) / 2^r) by a Chebyshev interpolant on [-K-1, K+1] (scaled to [-1, 1]),
 // followed by r double-angle steps cos(2t) = 2 cos(t)^2 - 1. The error of the approximation
 // sin(2 pi e)/(2 pi) - e ~ -(2 pi)^2 e^3 / 6 is what bounds the message-to-q0 ratio.
+//
+// The interpolant's error at x = I is the same function of I in every coefficient, so its
+// mean over I's distribution is a constant added to every coefficient; SlotsToCoeffs sends a
+// constant coefficient vector almost entirely to the first slots (sum_j zeta^j = 2 / (1 - zeta),
+// ~2N/pi, against ~sqrt(N) for the zero-mean rest): uncorrected, the worst slot at N = 2^16 is
+// 7 bits below the mean. The mean is computed in plain and subtracted.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +27,10 @@ struct Mod1Parameters {
   std::size_t k = 12;
   std::size_t double_angle = 3;  ///< r
   std::size_t degree = 31;       ///< Chebyshev degree of the cosine interpolant (depth 5)
+  /// I is a sum of this many independent terms uniform on [-1/2, 1/2]: h + 1 for a secret of
+  /// Hamming weight h (the bootstrapper sets it from its key). The approximation's mean error
+  /// at the integers under that distribution is subtracted from the output (0: it is not).
+  std::size_t i_terms = 33;
 };
 
 class Mod1Evaluator {
@@ -36,6 +46,10 @@ class Mod1Evaluator {
   ckks::Ciphertext evaluate(const ckks::Ciphertext& t, double output_scale = 0) const;
   std::size_t depth() const;
   const Polynomial& cosine() const { return cos_; }
+  /// The approximation of sin(2 pi x) in plain (interpolant and double angles), and its mean
+  /// at x = I under I's distribution: the constant evaluate() subtracts.
+  double approximation(double x) const;
+  double bias() const { return bias_; }
 
  private:
   const ckks::Context& ctx_;
@@ -43,6 +57,7 @@ class Mod1Evaluator {
   const rlwe::RelinKey& rlk_;
   Mod1Parameters p_;
   Polynomial cos_;
+  double bias_ = 0;
   PolynomialEvaluator pe_;
 };
 
