@@ -21,6 +21,7 @@
 #include "hetal/ckks/keygen.h"
 #include "hetal/core/prng.h"
 #include "hetal/train/encrypted_trainer.h"
+#include "trainer_keys.h"
 
 using namespace hetal;
 
@@ -39,26 +40,21 @@ void run(const ShapeSpec& sp, bool insecure, std::size_t timed_steps, softmax::P
   using namespace hetal::ckks;
   using bench::Clock;
   using bench::seconds_since;
-  const Context ctx(Parameters::preset(insecure ? Preset::TB13_INSECURE : Preset::B16_H192),
-                    insecure ? SecurityPolicy::allow_insecure : SecurityPolicy::require_128);
   const std::size_t batch = insecure ? std::min<std::size_t>(sp.batch, 128) : sp.batch;
+  const bench::TrainerKeys keys(insecure, [&](std::size_t slots) {
+    return train::Shape{sp.features, sp.classes, batch, slots};
+  });
+  const Context& ctx = keys.ctx;
+  const Encoder& enc = keys.enc;
   const train::Shape shape{sp.features, sp.classes, batch, ctx.max_slots()};
-  const Encoder enc(ctx);
-  const Evaluator ev(ctx);
-  auto t0 = Clock::now();
-  KeyGenerator kg(ctx);
-  const SecretKey sk = kg.secret_key();
-  const PublicKey pk = kg.public_key(sk);
-  const RelinKey rlk = kg.relin_key(sk);
-  const GaloisKeys gk = kg.galois_keys(sk, train::EncryptedTrainer::rotations(shape), true,
-                                       ctx.params().user_top_level());
-  const circuits::Bootstrapper boot(ctx, enc, ev, rlk, {});
-  const circuits::BootstrapKeys bk = boot.generate_keys(kg, sk);
-  const double keygen = seconds_since(t0);
+  const double keygen = keys.keygen_seconds;
+  const SecretKey& sk = keys.sk;
+  const PublicKey& pk = keys.pk;
   Encryptor encryptor(ctx, sk), pub(ctx, pk);
   train::EncryptedTrainParams tp;
   tp.pipeline = pipeline;
-  train::EncryptedTrainer trainer(ctx, enc, ev, rlk, gk, boot, bk, shape, tp);
+  train::EncryptedTrainer trainer(ctx, enc, keys.ev, keys.rlk, keys.gk, keys.boot, keys.bk, shape,
+                                  tp);
   trainer.init(pub);
   core::Prng prng(core::Seed{7});
   matrix::Matrix x(batch, sp.features);
@@ -71,7 +67,7 @@ void run(const ShapeSpec& sp, bool insecure, std::size_t timed_steps, softmax::P
                         train::with_bias(x), trainer.data_level());
   b.y = matrix::encrypt(enc, encryptor, ctx, train::labels_layout(shape, batch),
                         train::one_hot(y, sp.classes), trainer.data_level());
-  t0 = Clock::now();
+  auto t0 = Clock::now();
   trainer.step(b);
   const double warm = seconds_since(t0);
   const train::TimeBreakdown before = trainer.times();

@@ -143,10 +143,14 @@ TEST(Protocol, DivergingRunIsStoppedOnBothSides) {
   EXPECT_THAT(server_error, HasSubstr("the client stopped the run"));
   EXPECT_THAT(server_error, HasSubstr("training diverged"));
   EXPECT_FALSE(fs::exists(b.bundle / "done.json"));
-  // The plain simulation refuses the same run at its first out-of-range step.
+  // The plain simulation refuses the same run at its first out-of-range step: here a weight
+  // beyond the bound the model is bootstrapped under (step 1), before any logit leaves the
+  // softmax's range.
   const auto [tr, va] = train::split(b.data, cfg.validation_fraction, cfg.seed);
   train::TrainParams tp = protocol::plain_params(cfg);
   tp.softmax = train::SoftmaxKind::simulation;
+  EXPECT_THROW(train::train(tr, va, tp), train::WeightRangeError);
+  tp.weight_bound = 0;  // unchecked: the logits leave the range at the next step
   EXPECT_THROW(train::train(tr, va, tp), train::LogitRangeError);
 }
 

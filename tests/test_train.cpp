@@ -3,6 +3,7 @@
 // and input validation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <string>
@@ -73,6 +74,50 @@ TEST(PlainTrainer, TheSimulationRefusesLogitsOutsideTheSoftmaxRange) {
   EXPECT_THROW(train::check_logit_range(std::vector<double>{1, -128.5}), train::LogitRangeError);
   EXPECT_THROW(train::check_logit_range(std::vector<double>{1, std::nan("")}),
                train::LogitRangeError);
+}
+
+// plain_step is train()'s step: the same batches in the same order give the same weights, and
+// the largest |x_k|, |y_k| is reported; a weight bound below it is refused with the step named.
+TEST(PlainTrainer, StepsReproduceTrainingAndTheWeightBoundIsChecked) {
+  const train::Dataset all = clusters(700, 12, 4, 3);
+  const auto [tr, va] = train::split(all, 0.125, 0);
+  train::TrainParams p;
+  p.learning_rate = 2;
+  p.batch = 128;
+  p.max_epochs = 1;
+  p.batch_order = train::BatchOrder::fixed_batches;
+  p.softmax = train::SoftmaxKind::simulation;
+  const train::TrainResult res = train::train(tr, va, p);
+  train::PlainState st{matrix::Matrix(4, 13), matrix::Matrix(4, 13)};
+  const std::size_t nb = (tr.x.rows + p.batch - 1) / p.batch;
+  double largest = 0;
+  for (const std::size_t bi : train::batch_order(nb, p.seed, 0)) {
+    train::Dataset b;
+    b.classes = tr.classes;
+    const std::size_t b0 = bi * p.batch, bn = std::min(p.batch, tr.x.rows - b0);
+    b.x = matrix::Matrix(
+        bn, tr.x.cols,
+        std::vector<double>(tr.x.data.begin() + static_cast<long>(b0 * tr.x.cols),
+                            tr.x.data.begin() + static_cast<long>((b0 + bn) * tr.x.cols)));
+    b.y.assign(tr.y.begin() + static_cast<long>(b0), tr.y.begin() + static_cast<long>(b0 + bn));
+    train::plain_step(st, b, p);
+    largest = std::max(largest, st.max_abs);
+  }
+  EXPECT_EQ(st.steps, res.steps);
+  EXPECT_EQ(matrix::max_abs_diff(st.x, res.last_weights), 0.0);
+  EXPECT_EQ(res.max_abs_weight, largest);
+  ASSERT_GT(largest, 0.0);
+  EXPECT_GE(largest, matrix::max_abs(res.last_weights));
+  p.weight_bound = largest * 1.0001;
+  EXPECT_NO_THROW(train::train(tr, va, p));
+  p.weight_bound = res.max_abs_weight * 0.9;
+  try {
+    train::train(tr, va, p);
+    ADD_FAILURE() << "no WeightRangeError";
+  } catch (const train::WeightRangeError& e) {
+    EXPECT_NE(std::string(e.what()).find("weight bound"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("training step "), std::string::npos) << e.what();
+  }
 }
 
 TEST(PlainTrainer, EarlyStoppingKeepsTheBestEpoch) {

@@ -93,7 +93,9 @@ struct Child {
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+    // Exec through the magic link, not the name it resolves to: it reaches this very binary
+    // even if the file was rebuilt or removed meanwhile (the name then ends in "(deleted)").
+    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ) != 0)
       throw std::runtime_error("cannot start the server process");
   }
   bool alive() {
@@ -444,12 +446,14 @@ bool TrainingCommands::run(int& code) {
     double acc[2] = {};
     for (int k = 0; k < 2; ++k) {
       tp.softmax = k ? train::SoftmaxKind::simulation : train::SoftmaxKind::exact;
+      tp.weight_bound = k ? m.cfg.weight_bound : 0;  // only the simulation bootstraps
       const auto t0 = Clock::now();
       train::TrainResult r;
       try {
         r = train::train(tr, va, tp);
-      } catch (const train::LogitRangeError& e) {
-        // The exact run above stands; the simulation (the encrypted run's twin) diverged.
+      } catch (const std::range_error& e) {
+        // The exact run above stands; the simulation (the encrypted run's twin) diverged:
+        // a logit beyond the softmax's range or a weight beyond the bound.
         std::fprintf(stderr, "hetal: error: simulation: %s\n", e.what());
         code = 1;
         return true;
@@ -462,7 +466,8 @@ bool TrainingCommands::run(int& code) {
         acc[k] = train::accuracy(r.weights, test);
         std::printf(", test accuracy %.2f %%", 100 * acc[k]);
       }
-      std::printf(" (%.1f s)\n", since(t0));
+      std::printf(", max |W| %.2f at step %zu (%.1f s)\n", r.max_abs_weight, r.max_abs_weight_step,
+                  since(t0));
     }
     if (test.x.rows)
       std::printf("simulation - exact: %+.2f points (test)\n", 100 * (acc[1] - acc[0]));
@@ -551,6 +556,7 @@ bool TrainingCommands::run(int& code) {
     tp.softmax = train::SoftmaxKind::simulation;
     const auto sim_best = train::train(tr, va, tp);
     tp.softmax = train::SoftmaxKind::exact;
+    tp.weight_bound = 0;
     const auto exact_best = train::train(tr, va, tp);
     const double acc_enc = train::accuracy(w_enc, test);
     const double acc_inf = train::logits_loss_accuracy(logits, test.y).second;

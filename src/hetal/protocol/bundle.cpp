@@ -208,6 +208,7 @@ train::TrainParams plain_params(const TrainConfig& cfg) {
   tp.patience = cfg.patience;
   tp.seed = cfg.seed;
   tp.batch_order = train::BatchOrder::fixed_batches;
+  tp.weight_bound = cfg.weight_bound;
   return tp;
 }
 

@@ -334,6 +334,7 @@ void EncryptedTrainer::step(const EncryptedBatch& batch) {
   t0 = Clock::now();
   const matrix::EncMatrix z = matrix::diag_abt(ex_, batch.x, look, matrix::AbtOutput::tiled);
   t.matmul += since(t0);
+  if (probe_.matrix) probe_.matrix("logits", z);
 
   t0 = Clock::now();
   matrix::EncMatrix d;
@@ -352,9 +353,11 @@ void EncryptedTrainer::step(const EncryptedBatch& batch) {
     d.blocks.back().level = d.blocks.back().c.level();
   }
   t.softmax += since(t0);
+  if (probe_.matrix) probe_.matrix("p_minus_y", d);
 
   t0 = Clock::now();
   const matrix::EncMatrix g = matrix::diag_atb(ex_, d, batch.x, matrix::AtbVariant::fold);
+  if (probe_.matrix) probe_.matrix("gradient", g);
   t.matmul += since(t0);
 
   t0 = Clock::now();
@@ -384,6 +387,12 @@ void EncryptedTrainer::step(const EncryptedBatch& batch) {
     }
   }
   t.other += since(t0);
+  if (probe_.compact) {
+    std::vector<ckks::Ciphertext> both = x_new;
+    if (p_.optimizer == Optimizer::nesterov)
+      both.insert(both.end(), look_new.begin(), look_new.end());
+    probe_.compact("update", both);
+  }
 
   t0 = Clock::now();
   for (std::size_t i = 0; i < gc.size(); ++i) {

@@ -18,6 +18,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -99,6 +101,15 @@ struct TrainerState {
   std::vector<ckks::Ciphertext> model, look;
 };
 
+/// Observers of a step's intermediate ciphertexts, for a harness that holds the secret key
+/// (bench/trace_train.cpp); a server never sets them. Stages: "logits" (Z, tiled_cols),
+/// "p_minus_y" (P - Y), "gradient" (DiagATB's output, tiled_rows) and, compact,
+/// "update" (x_{k+1} and y_{k+1} before their bootstrap, model ciphertexts then lookahead ones).
+struct StepProbe {
+  std::function<void(std::string_view stage, const matrix::EncMatrix&)> matrix;
+  std::function<void(std::string_view stage, const std::vector<ckks::Ciphertext>&)> compact;
+};
+
 class EncryptedTrainer {
  public:
   EncryptedTrainer(const ckks::Context& ctx, const ckks::Encoder& enc, const ckks::Evaluator& ev,
@@ -126,6 +137,7 @@ class EncryptedTrainer {
                            const std::vector<ckks::Ciphertext>* model = nullptr);
 
   const TimeBreakdown& times() const { return times_; }
+  void set_probe(StepProbe probe) { probe_ = std::move(probe); }
   const Shape& shape() const { return shape_; }
 
  private:
@@ -149,6 +161,7 @@ class EncryptedTrainer {
   softmax::NsqSoftmax nsq_;
   TrainerState state_;
   TimeBreakdown times_;
+  StepProbe probe_;
   std::vector<std::pair<std::tuple<std::size_t, std::size_t, double>, ckks::Plaintext>> masks_;
 };
 

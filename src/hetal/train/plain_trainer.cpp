@@ -165,6 +165,42 @@ double cross_entropy(const matrix::Matrix& w, const Dataset& data) {
   return loss / static_cast<double>(p.rows);
 }
 
+void plain_step(PlainState& st, const Dataset& batch, const TrainParams& p) {
+  const std::size_t bn = batch.x.rows, d = batch.x.cols, c = st.x.rows;
+  if (bn == 0 || st.x.cols != d + 1 || st.look.rows != c || st.look.cols != d + 1)
+    throw std::invalid_argument("plain_step: the state and the batch differ in shape");
+  // Gradient at the lookahead point: (1/B) (P - Y)^T [X, 1].
+  matrix::Matrix pr = predict(st.look, batch.x, p.softmax);
+  for (std::size_t r = 0; r < bn; ++r) pr(r, batch.y[r]) -= 1;
+  matrix::Matrix x_new = st.look;
+  const double step = p.learning_rate / static_cast<double>(bn);
+  for (std::size_t j = 0; j < c; ++j) {
+    for (std::size_t r = 0; r < bn; ++r) {
+      const double g = pr(r, j) * step;
+      if (g == 0) continue;
+      for (std::size_t k = 0; k < d; ++k) x_new(j, k) -= g * batch.x(r, k);
+      x_new(j, d) -= g;
+    }
+  }
+  ++st.steps;
+  if (p.optimizer == Optimizer::nesterov) {
+    // y_k = x_k + (k - 1) / (k + 2) (x_k - x_{k-1})
+    const double mu = static_cast<double>(st.steps - 1) / static_cast<double>(st.steps + 2);
+    for (std::size_t i = 0; i < st.look.data.size(); ++i)
+      st.look.data[i] = x_new.data[i] + mu * (x_new.data[i] - st.x.data[i]);
+  } else {
+    st.look = x_new;
+  }
+  st.max_abs = std::max(matrix::max_abs(x_new), matrix::max_abs(st.look));
+  if (p.weight_bound > 0 && !(st.max_abs < p.weight_bound))
+    throw WeightRangeError("training step " + std::to_string(st.steps) + ": a weight reaches " +
+                           std::to_string(st.max_abs) + ", beyond the weight bound " +
+                           std::to_string(p.weight_bound) +
+                           " the encrypted model is bootstrapped under; the encrypted run would "
+                           "fail here: lower the learning rate or raise --weight-bound");
+  st.x = std::move(x_new);
+}
+
 TrainResult train(const Dataset& train_set, const Dataset& validation, const TrainParams& p) {
   train_set.validate();
   validation.validate();
@@ -173,9 +209,9 @@ TrainResult train(const Dataset& train_set, const Dataset& validation, const Tra
   if (p.batch == 0 || p.max_epochs == 0 || !(p.learning_rate > 0))
     throw std::invalid_argument("train: batch, epochs and learning rate must be positive");
   const std::size_t n = train_set.x.rows, d = train_set.x.cols, c = train_set.classes;
-  matrix::Matrix x_prev(c, d + 1), look(c, d + 1);  // iterate x_{k-1} and lookahead y_k
+  PlainState st{matrix::Matrix(c, d + 1), matrix::Matrix(c, d + 1)};
   TrainResult res;
-  res.weights = x_prev;
+  res.weights = st.x;
   double best = std::numeric_limits<double>::infinity();
   std::size_t since_best = 0;
   for (std::size_t epoch = 0; epoch < p.max_epochs; ++epoch) {
@@ -191,46 +227,26 @@ TrainResult train(const Dataset& train_set, const Dataset& validation, const Tra
     for (const std::size_t bi : starts) {
       const std::size_t b0 = bi * p.batch, bn = std::min(p.batch, n - b0);
       const Dataset batch = subset(train_set, order.data() + b0, bn);
-      // Gradient at the lookahead point: (1/B) (P - Y)^T [X, 1].
-      matrix::Matrix pr;
       try {
-        pr = predict(look, batch.x, p.softmax);
+        plain_step(st, batch, p);
       } catch (const LogitRangeError& e) {
         throw LogitRangeError(
-            "training step " + std::to_string(res.steps + 1) + ": " + e.what() +
+            "training step " + std::to_string(st.steps + 1) + ": " + e.what() +
             "; the encrypted run would diverge the same way: " + "lower the learning rate");
       }
-      for (std::size_t r = 0; r < bn; ++r) pr(r, batch.y[r]) -= 1;
-      matrix::Matrix x_new = look;
-      const double step = p.learning_rate / static_cast<double>(bn);
-      for (std::size_t j = 0; j < c; ++j) {
-        for (std::size_t r = 0; r < bn; ++r) {
-          const double g = pr(r, j) * step;
-          if (g == 0) continue;
-          for (std::size_t k = 0; k < d; ++k) x_new(j, k) -= g * batch.x(r, k);
-          x_new(j, d) -= g;
-        }
-      }
-      ++res.steps;
-      if (p.optimizer == Optimizer::nesterov) {
-        // y_k = x_k + (k - 1) / (k + 2) (x_k - x_{k-1})
-        const double mu = static_cast<double>(res.steps - 1) / static_cast<double>(res.steps + 2);
-        for (std::size_t i = 0; i < look.data.size(); ++i)
-          look.data[i] = x_new.data[i] + mu * (x_new.data[i] - x_prev.data[i]);
-      } else {
-        look = x_new;
-      }
-      x_prev = std::move(x_new);
+      res.steps = st.steps;
+      if (st.max_abs > res.max_abs_weight)
+        res.max_abs_weight = st.max_abs, res.max_abs_weight_step = st.steps;
     }
-    res.last_weights = x_prev;
+    res.last_weights = st.x;
     EpochRecord rec;
-    rec.validation_loss = cross_entropy(x_prev, validation);
-    rec.validation_accuracy = accuracy(x_prev, validation);
+    rec.validation_loss = cross_entropy(st.x, validation);
+    rec.validation_accuracy = accuracy(st.x, validation);
     res.epochs.push_back(rec);
     if (rec.validation_loss < best) {
       best = rec.validation_loss;
       res.best_epoch = epoch;
-      res.weights = x_prev;
+      res.weights = st.x;
       since_best = 0;
     } else if (p.patience && ++since_best >= p.patience) {
       break;

@@ -50,6 +50,9 @@ struct TrainParams {
   std::size_t patience = 3;  ///< epochs without a better validation loss (0: never stop)
   BatchOrder batch_order = BatchOrder::shuffle_rows;
   std::uint64_t seed = 0;
+  /// |x_k| and |y_k| must stay below this (the encrypted trainer bootstraps the compact model
+  /// as W / bound); 0: not checked.
+  double weight_bound = 0;
 };
 
 struct EpochRecord {
@@ -61,6 +64,9 @@ struct TrainResult {
   matrix::Matrix last_weights;  ///< the last epoch's
   std::vector<EpochRecord> epochs;
   std::size_t best_epoch = 0, steps = 0;
+  /// Largest |entry| of any iterate x_k or lookahead y_k, and the step that reached it.
+  double max_abs_weight = 0;
+  std::size_t max_abs_weight_step = 0;
 };
 
 /// Splits off the last `fraction` of a seeded permutation as validation (HETAL: 12.5 %).
@@ -73,6 +79,10 @@ std::vector<std::size_t> batch_order(std::size_t batches, std::uint64_t seed, st
 /// A logit outside the encrypted softmax's input range [-R, R] (softmax::OursParams::r_max),
 /// where the approximation the encrypted run evaluates no longer holds.
 struct LogitRangeError : std::range_error {
+  using std::range_error::range_error;
+};
+/// An iterate or lookahead entry at or beyond TrainParams::weight_bound.
+struct WeightRangeError : std::range_error {
   using std::range_error::range_error;
 };
 
@@ -88,6 +98,18 @@ double accuracy(const matrix::Matrix& w, const Dataset& data);
 std::pair<double, double> logits_loss_accuracy(const matrix::Matrix& logits,
                                                const std::vector<std::size_t>& y);
 double cross_entropy(const matrix::Matrix& w, const Dataset& data);
+
+/// The optimiser's state: the iterate x_k, the lookahead y_k (where the next gradient is
+/// taken; = x_k for gradient descent), the steps taken, and max(|x_k|, |y_k|).
+struct PlainState {
+  matrix::Matrix x, look;
+  std::size_t steps = 0;
+  double max_abs = 0;
+};
+
+/// One step on a batch: the gradient at y_k, then x_{k+1} and y_{k+1} (as EncryptedTrainer::step).
+/// Throws LogitRangeError / WeightRangeError (p.weight_bound) as train() does.
+void plain_step(PlainState& st, const Dataset& batch, const TrainParams& p);
 
 TrainResult train(const Dataset& train_set, const Dataset& validation, const TrainParams& p);
 
