@@ -54,14 +54,20 @@ paste -d, <(grep -v '^#' plain/model.csv | tr ',' '\n') <(grep -v '^#' killed/mo
 "$HETAL" --insecure client predict --client killed/client --bundle killed/bundle \
   --features x.csv --labels y.csv | grep -q "accuracy" || fail "predict"
 # The plain reference on the same data: a learning rate that drives the simulation (the
-# encrypted run's twin) out of the softmax's input range prints the exact run, then an error
-# naming the step, and exits 1; a sane one exits 0.
+# encrypted run's twin) beyond the weight bound the model is bootstrapped under, or out of
+# the softmax's input range, prints the exact run, then an error naming the step, and exits
+# 1; a sane one exits 0.
 "$HETAL" reference --features x.csv --labels y.csv --batch 128 --lr 1 --epochs 2 > ref.log ||
   fail "reference failed at lr 1"
 grep -q "^simulation:" ref.log || fail "no simulation line at lr 1"
 if "$HETAL" reference --features x.csv --labels y.csv --batch 128 --lr 5000 --epochs 2 \
   > ref.log 2> ref.err; then fail "a diverging simulation exited 0"; fi
 grep -q "^exact" ref.log || fail "the exact run was not printed"
+grep -q "simulation: training step .*beyond the weight bound" ref.err ||
+  fail "no weight-bound message: $(cat ref.err)"
+# With the weight bound out of the way, the logits leave the softmax's range.
+if "$HETAL" reference --features x.csv --labels y.csv --batch 128 --lr 5000 --epochs 2 \
+  --weight-bound 1e12 > ref.log 2> ref.err; then fail "a diverging simulation exited 0"; fi
 grep -q "simulation: training step .*outside the encrypted softmax's input range" ref.err ||
   fail "no range message: $(cat ref.err)"
 echo "protocol_resume: OK"
