@@ -8,6 +8,7 @@
 //   build/bench/bench_train --shapes mnist --steps 2
 //   build/bench/bench_train --preset TB13-INSECURE   # quick check of the harness
 //   build/bench/bench_train --shapes mnist --softmax tournament   # the previous softmax
+//   build/bench/bench_train --shapes mnist --seeded-keys 0   # bootstrapping keys fully resident
 #include <omp.h>
 
 #include <algorithm>
@@ -36,14 +37,18 @@ const ShapeSpec kShapes[] = {
     {"facemask", 512, 768, 3}, {"dermamnist", 1024, 768, 7},   {"snips", 1024, 768, 7},
 };
 
-void run(const ShapeSpec& sp, bool insecure, std::size_t timed_steps, softmax::Pipeline pipeline) {
+void run(const ShapeSpec& sp, bool insecure, std::size_t timed_steps, softmax::Pipeline pipeline,
+         bool seeded_keys) {
   using namespace hetal::ckks;
   using bench::Clock;
   using bench::seconds_since;
   const std::size_t batch = insecure ? std::min<std::size_t>(sp.batch, 128) : sp.batch;
-  const bench::TrainerKeys keys(insecure, [&](std::size_t slots) {
-    return train::Shape{sp.features, sp.classes, batch, slots};
-  });
+  const bench::TrainerKeys keys(
+      insecure,
+      [&](std::size_t slots) {
+        return train::Shape{sp.features, sp.classes, batch, slots};
+      },
+      seeded_keys);
   const Context& ctx = keys.ctx;
   const Encoder& enc = keys.enc;
   const train::Shape shape{sp.features, sp.classes, batch, ctx.max_slots()};
@@ -95,6 +100,7 @@ int main(int argc, char** argv) {
   std::size_t steps = 1;
   std::string only;
   softmax::Pipeline pipeline = softmax::Pipeline::nsq;
+  bool seeded_keys = true;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--preset") && i + 1 < argc) {
       insecure = std::string(argv[++i]) == "TB13-INSECURE";
@@ -102,6 +108,8 @@ int main(int argc, char** argv) {
       steps = std::stoul(argv[++i]);
     } else if (!std::strcmp(argv[i], "--shapes") && i + 1 < argc) {
       only = argv[++i];
+    } else if (!std::strcmp(argv[i], "--seeded-keys") && i + 1 < argc) {
+      seeded_keys = std::string(argv[++i]) != "0";
     } else if (!std::strcmp(argv[i], "--softmax") && i + 1 < argc &&
                (!std::strcmp(argv[i + 1], "nsq") || !std::strcmp(argv[i + 1], "tournament"))) {
       pipeline =
@@ -109,7 +117,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_train [--preset B16-H192|TB13-INSECURE] [--steps n] "
-                   "[--shapes mnist,cifar10,...] [--softmax nsq|tournament]\n");
+                   "[--shapes mnist,cifar10,...] [--softmax nsq|tournament] [--seeded-keys 0|1]\n");
       return 2;
     }
   }
@@ -124,6 +132,6 @@ int main(int argc, char** argv) {
   }
   for (const auto& s : kShapes)
     if (wanted.empty() || std::find(wanted.begin(), wanted.end(), s.name) != wanted.end())
-      run(s, insecure, steps, pipeline);
+      run(s, insecure, steps, pipeline, seeded_keys);
   return 0;
 }

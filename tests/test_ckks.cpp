@@ -328,6 +328,51 @@ TEST(Ckks, RotationsEveryPowerOfTwoArbitraryNegativeAndConjugate) {
   EXPECT_THROW(e.ev.rotate(ca, 3, g13), std::invalid_argument);
 }
 
+// A seeded key (uniform halves dropped, regenerated at each key switch) switches to exactly
+// the ciphertext the resident key gives, plain and hoisted, at the key's level and below (a
+// prefix of the key's Q limbs); its resident size is the b halves only.
+TEST(Ckks, SeededKeysSwitchExactlyLikeResidentOnes) {
+  Env& e = t13();
+  core::Prng p(core::Seed{12});
+  const long long steps[] = {1, 5, -3};
+  // Below the top: the P limbs' streams are numbered from the chain's end, not the key's.
+  const std::size_t key_level = e.ctx.max_level() - 1;
+  const GaloisKeys full = e.kg.galois_keys(e.sk, steps, false, key_level);
+  GaloisKeys seeded = full;
+  std::size_t b_bytes = 0;
+  for (auto& [g, k] : seeded.keys) {
+    k.drop_uniform();
+    ASSERT_TRUE(k.seeded());
+    for (const auto& x : k.b) b_bytes += x.size() * sizeof(std::uint64_t);
+  }
+  std::size_t full_bytes = 0, seeded_bytes = 0;
+  for (const auto& [g, k] : full.keys) full_bytes += k.bytes();
+  for (const auto& [g, k] : seeded.keys) seeded_bytes += k.bytes();
+  EXPECT_EQ(seeded_bytes, b_bytes);
+  EXPECT_EQ(2 * seeded_bytes, full_bytes);
+  const auto same = [](const Ciphertext& x, const Ciphertext& y) {
+    for (std::size_t j = 0; j < 2; ++j) {
+      const RnsPoly &u = x.parts.at(j), &v = y.parts.at(j);
+      if (u.size() != v.size() || !std::equal(u.data(), u.data() + u.size(), v.data()))
+        return false;
+    }
+    return true;
+  };
+  const Vec a = random_values(p, e.ctx.max_slots());
+  for (const std::size_t level : {key_level, std::size_t{1}}) {
+    const Ciphertext ca = e.encrypt(a, level);
+    for (const long long k : steps) {
+      const Ciphertext x = e.ev.rotate(ca, k, full), y = e.ev.rotate(ca, k, seeded);
+      EXPECT_TRUE(same(x, y)) << k;
+    }
+    const rlwe::Decomposition dec = e.ev.hoist(ca);
+    const Ciphertext x = e.ev.rotate_hoisted(ca, dec, 5, full),
+                     y = e.ev.rotate_hoisted(ca, dec, 5, seeded);
+    EXPECT_TRUE(same(x, y));
+    EXPECT_TRUE(AtLeast(precision(e.decrypt(y), rotate_plain(a, 5)), kMean, kWorst));
+  }
+}
+
 TEST(Ckks, SparseSlotsRotate) {
   Env& e = t13();
   core::Prng p(core::Seed{11});

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "hetal/core/memory.h"
 #include "hetal/core/modarith.h"
 #include "hetal/core/primes.h"
 #include "hetal/core/prng.h"
@@ -79,6 +80,57 @@ TEST(Prng, UniformIsUnbiased) {
   std::vector<int> counts(6, 0);
   for (int i = 0; i < 60000; ++i) counts[p.uniform(6)]++;
   for (int c : counts) EXPECT_NEAR(c, 10000, 500);
+}
+
+// uniform_fill (16 blocks at a time with AVX-512) gives uniform()'s values and leaves the
+// generator where uniform() would: for bounds with much and with little rejection, lengths that
+// end inside a block, on a block boundary and on a batch boundary, starting mid-block.
+TEST(Prng, UniformFillMatchesUniform) {
+  for (const u64 bound : {u64{6}, u64{1} << 40, (u64{1} << 40) + 1, (u64{1} << 60) - 93,
+                          u64{1099511480321}, ~u64{0}}) {
+    for (const std::size_t n : {0u, 1u, 7u, 8u, 127u, 128u, 129u, 1000u, 4096u}) {
+      for (const bool odd_start : {false, true}) {
+        Seed s{};
+        s[1] = static_cast<std::uint8_t>(n);
+        Prng a(s, 5), b(s, 5);
+        if (odd_start) {
+          EXPECT_EQ(a.next_u32(), b.next_u32());
+        }
+        std::vector<u64> got(n);
+        a.uniform_fill(bound, got.data(), n);
+        for (std::size_t k = 0; k < n; ++k)
+          ASSERT_EQ(got[k], b.uniform(bound)) << bound << " " << n << " " << k;
+        for (int k = 0; k < 40; ++k) ASSERT_EQ(a.next_u32(), b.next_u32()) << "state after " << n;
+      }
+    }
+  }
+}
+
+// The block cache never holds more than what the blocks in use fell from their peak: a miss
+// frees cached blocks of other sizes first. 400 distinct sizes allocated and freed one after
+// the other would otherwise leave ~400 MiB cached beside a peak of 64 MiB.
+TEST(Pool, CacheAddsNothingToThePeak) {
+  pool_release();
+  const std::size_t big = 64u << 20;
+  void* p = pool_allocate(big);
+  pool_deallocate(p, big);
+  EXPECT_GE(pool_peak_in_use_bytes(), big);
+  const std::size_t base = pool_in_use_bytes();
+  for (std::size_t i = 0; i < 400; ++i) {
+    const std::size_t bytes = (1u << 20) + 4096 * i;
+    void* q = pool_allocate(bytes);
+    ASSERT_LE(pool_in_use_bytes() + pool_cached_bytes(),
+              std::max(pool_peak_in_use_bytes(), base + bytes));
+    pool_deallocate(q, bytes);
+    ASSERT_LE(pool_in_use_bytes() + pool_cached_bytes(), pool_peak_in_use_bytes()) << i;
+  }
+  // Same-size reuse still hits the cache: the block comes back.
+  void* a = pool_allocate(big);
+  pool_deallocate(a, big);
+  void* b = pool_allocate(big);
+  EXPECT_EQ(a, b);
+  pool_deallocate(b, big);
+  EXPECT_EQ(pool_in_use_bytes(), base);
 }
 
 TEST(Sampler, TernaryAndSparse) {

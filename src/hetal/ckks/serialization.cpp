@@ -838,7 +838,7 @@ void save(const Context& ctx, const rlwe::GaloisKeys& gk, std::ostream& out) {
   });
 }
 
-rlwe::GaloisKeys load_galois_keys(const Context& ctx, std::istream& in) {
+rlwe::GaloisKeys load_galois_keys(const Context& ctx, std::istream& in, bool expand) {
   return guarded_load(ObjectType::GaloisKeys, [&] {
     rlwe::GaloisKeys gk = read_object(in, ObjectType::GaloisKeys, &ctx, [&](Reader& r) {
       rlwe::GaloisKeys keys;
@@ -859,7 +859,8 @@ rlwe::GaloisKeys load_galois_keys(const Context& ctx, std::istream& in) {
       }
       return keys;
     });
-    for (auto& [g, key] : gk.keys) expand_switching_key(ctx.rns(), key);
+    if (expand)
+      for (auto& [g, key] : gk.keys) expand_switching_key(ctx.rns(), key);
     return gk;
   });
 }

@@ -117,7 +117,8 @@ void save(const Context& ctx, const SeededCiphertext& sct, std::ostream& out);
 rlwe::SecretKey load_secret_key(const Context& ctx, std::istream& in);
 rlwe::PublicKey load_public_key(const Context& ctx, std::istream& in);
 rlwe::RelinKey load_relin_key(const Context& ctx, std::istream& in);
-rlwe::GaloisKeys load_galois_keys(const Context& ctx, std::istream& in);
+/// expand = false keeps the keys seeded (their uniform halves regenerated at each use).
+rlwe::GaloisKeys load_galois_keys(const Context& ctx, std::istream& in, bool expand = true);
 Plaintext load_plaintext(const Context& ctx, std::istream& in);
 Ciphertext load_ciphertext(const Context& ctx, std::istream& in);
 SeededCiphertext load_seeded_ciphertext(const Context& ctx, std::istream& in);

@@ -26,11 +26,14 @@ void sample_uniform_seeded(const rns::RnsContext& ctx, const core::Seed& seed, s
 #pragma omp parallel for schedule(static)
   for (std::size_t i = 0; i < nq + K; ++i) {
     const std::size_t global = i < nq ? i : L + (i - nq);
-    core::Prng prng(seed, (tag << 16) | global);
-    const u64 q = ctx.mod_of(nq, i).value;
-    u64* x = out.limb(i);
-    for (std::size_t k = 0; k < n; ++k) x[k] = prng.uniform(q);
+    sample_uniform_limb(seed, tag, global, ctx.mod_of(nq, i).value, out.limb(i), n);
   }
+}
+
+void sample_uniform_limb(const core::Seed& seed, std::uint64_t tag, std::size_t global,
+                         std::uint64_t q, std::uint64_t* out, std::size_t n) {
+  core::Prng prng(seed, uniform_stream(tag, global));
+  prng.uniform_fill(q, out, n);
 }
 
 RnsPoly small_to_ntt(const rns::RnsContext& ctx, const std::vector<std::int64_t>& coeffs,

@@ -21,6 +21,13 @@ inline constexpr std::uint64_t kTagSwitchingKey = 16;  ///< + digit index
 /// from (tag, L + j), so a lower-level key regenerates a prefix of the same polynomial.
 void sample_uniform_seeded(const rns::RnsContext& ctx, const core::Seed& seed, std::uint64_t tag,
                            RnsPoly& out, std::size_t nq, bool with_p);
+/// The ChaCha stream of limb `global` of a uniform polynomial with this tag.
+inline std::uint64_t uniform_stream(std::uint64_t tag, std::size_t global) {
+  return (tag << 16) | global;
+}
+/// One limb of it: stream (tag, global), uniform below q, n words.
+void sample_uniform_limb(const core::Seed& seed, std::uint64_t tag, std::size_t global,
+                         std::uint64_t q, std::uint64_t* out, std::size_t n);
 
 /// Small polynomial (signed coefficients) into NTT form on nq Q limbs (+ P limbs if with_p).
 RnsPoly small_to_ntt(const rns::RnsContext& ctx, const std::vector<std::int64_t>& coeffs,

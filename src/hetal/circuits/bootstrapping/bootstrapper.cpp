@@ -117,7 +117,10 @@ BootstrapKeys Bootstrapper::generate_keys(ckks::KeyGenerator& kg, const rlwe::Se
   for (std::size_t s = slots_; s < ctx_.max_slots(); s <<= 1)
     want(ring::galois_element_for_rotation(log_n, static_cast<long long>(s)), top);
   want(ring::galois_element_conjugate(log_n), top - p_.cts_levels);
-  for (const auto& [g, level] : need) kg.add_galois_key(sk, g, keys.galois, level);
+  for (const auto& [g, level] : need) {
+    kg.add_galois_key(sk, g, keys.galois, level);
+    if (p_.seeded_keys) keys.galois.keys.at(g).drop_uniform();
+  }
   if (encapsulated()) {
     const rlwe::SecretKey eph = kg.sparse_secret_key(p_.ephemeral_hamming_weight);
     keys.sparse_to_dense = kg.switching_key(sk, eph, top);
@@ -144,7 +147,7 @@ void Bootstrapper::save_keys(const BootstrapKeys& keys, std::ostream& out) const
 
 BootstrapKeys Bootstrapper::load_keys(std::istream& in) const {
   BootstrapKeys keys;
-  keys.galois = ckks::load_galois_keys(ctx_, in);
+  keys.galois = ckks::load_galois_keys(ctx_, in, !p_.seeded_keys);
   if (encapsulated()) {
     keys.sparse_to_dense = ckks::load_switching_key(ctx_, ctx_.rns(), in);
     keys.dense_to_sparse = ckks::load_switching_key(ctx_, *ctx0_, in);
