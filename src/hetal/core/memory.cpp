@@ -95,7 +95,7 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept {
   }
   BlockCache& c = cache();
   std::vector<void*> evicted;
-  bool keep = bytes <= c.limit;
+  const bool keep = bytes <= c.limit;
   {
     std::lock_guard<std::mutex> lock(c.mutex);
     c.in_use -= bytes;

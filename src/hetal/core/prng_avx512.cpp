@@ -17,7 +17,7 @@ struct PrngBatch {
   /// Blocks counter .. counter + 15 of the stream keyed by `state`, block b's word w at
   /// out[16 b + w]: the stream's next 1 KiB in order.
   static void blocks16(const std::array<std::uint32_t, 16>& state, std::uint64_t counter,
-                       std::uint32_t* out);
+                       void* out);
   /// Rejection sampling over the 128 64-bit words v: the masked values below bound go to out,
   /// at most `room` of them (`written`); returns how many words of v were consumed.
   static std::size_t accept(const std::uint64_t* v, std::uint64_t mask, std::uint64_t bound,
@@ -47,7 +47,8 @@ HETAL_TARGET_F inline void quarter16(__m512i& a, __m512i& b, __m512i& c, __m512i
 }  // namespace
 
 HETAL_TARGET_F void PrngBatch::blocks16(const std::array<std::uint32_t, 16>& state,
-                                        std::uint64_t counter, std::uint32_t* out) {
+                                        std::uint64_t counter, void* out_bytes) {
+  auto* out = static_cast<__m512i*>(out_bytes);
   __m512i in[16], x[16];
   for (int w = 0; w < 16; ++w) in[w] = _mm512_set1_epi32(static_cast<int>(state[w]));
   // Counter words 12 (low) and 13 (high) of block b: counter + b, with the carry.
@@ -89,10 +90,10 @@ HETAL_TARGET_F void PrngBatch::blocks16(const std::array<std::uint32_t, 16>& sta
     const __m512i v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xdd);
     const __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x88);
     const __m512i v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xdd);
-    _mm512_store_si512(out + 16 * j, _mm512_shuffle_i32x4(v0, v2, 0x88));
-    _mm512_store_si512(out + 16 * (8 + j), _mm512_shuffle_i32x4(v0, v2, 0xdd));
-    _mm512_store_si512(out + 16 * (4 + j), _mm512_shuffle_i32x4(v1, v3, 0x88));
-    _mm512_store_si512(out + 16 * (12 + j), _mm512_shuffle_i32x4(v1, v3, 0xdd));
+    _mm512_store_si512(out + j, _mm512_shuffle_i32x4(v0, v2, 0x88));
+    _mm512_store_si512(out + (8 + j), _mm512_shuffle_i32x4(v0, v2, 0xdd));
+    _mm512_store_si512(out + (4 + j), _mm512_shuffle_i32x4(v1, v3, 0x88));
+    _mm512_store_si512(out + (12 + j), _mm512_shuffle_i32x4(v1, v3, 0xdd));
   }
 }
 
@@ -126,11 +127,10 @@ void Prng::uniform_fill(std::uint64_t bound, std::uint64_t* out, std::size_t n) 
   if (k == n) return;
   const int bits = 64 - __builtin_clzll(bound - 1);
   const std::uint64_t mask = bits == 64 ? ~0ull : ((1ull << bits) - 1);
-  alignas(64) std::uint32_t buf[256];
+  // Little-endian: the 64-bit words are the 32-bit word pairs (lo, hi) next_u64 reads.
+  alignas(64) std::uint64_t v[128];
   while (k < n) {
-    PrngBatch::blocks16(key_state_, counter_, buf);
-    alignas(64) std::uint64_t v[128];
-    std::memcpy(v, buf, sizeof v);  // little-endian: word pairs (lo, hi) as next_u64 reads them
+    PrngBatch::blocks16(key_state_, counter_, v);
     std::size_t got = 0;
     const std::size_t used = PrngBatch::accept(v, mask, bound, out + k, n - k, got);
     k += got;
@@ -144,7 +144,7 @@ void Prng::uniform_fill(std::uint64_t bound, std::uint64_t* out, std::size_t n) 
     if (w % 16 == 0) {
       counter_ += b;
     } else {
-      for (std::size_t i = 0; i < 16; ++i) block_[i] = buf[16 * b + i];
+      std::memcpy(block_.data(), v + 8 * b, sizeof block_);
       counter_ += b + 1;
       pos_ = static_cast<unsigned>(w - 16 * b);
     }

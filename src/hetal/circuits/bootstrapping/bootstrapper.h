@@ -56,7 +56,7 @@ struct BootstrapParameters {
   bool double_hoisting = true;
   /// Keep the Galois keys seeded (rlwe::SwitchingKey::seeded): their uniform halves are
   /// regenerated from the seeds at each key switch (ChaCha20, AVX-512) instead of resident:
-  /// 5.94 -> 2.97 GB at N = 2^16 for ~0.5 s more per bootstrap on 2 threads.
+  /// 5.94 -> 3.05 GB at N = 2^16 for ~0.5-1 s more per bootstrap on 2 threads.
   bool seeded_keys = true;
   /// Scale of the refreshed ciphertext (0: the context's default scale, 2^40 in B16).
   double output_scale = 0;
