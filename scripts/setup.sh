@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # OpenCV DNN runs the client's pre-trained image model; python3-onnx writes that model's ONNX
 # graph once (set-up only); R exports the text sets (scripts/setup_text.sh).
 packages=(g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libgmp-dev libssl-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc openssl
   zlib1g-dev dataset-fashion-mnist libopencv-dnn-dev libopencv-imgcodecs-dev libopencv-imgproc-dev
   python3-onnx r-base-core r-cran-modeldata r-cran-janeaustenr)
 command -v npm >/dev/null || packages+=(npm)

@@ -17,9 +17,11 @@
 #include "cli_util.h"
 #include "feature_commands.h"
 #include "hetal/ckks/serialization.h"
+#include "hetal/protocol/grpc/client_link.h"
 #include "hetal/protocol/protocol.h"
 #include "hetal/train/data_io.h"
 #include "hetal/train/datasets.h"
+#include "serve_command.h"
 
 extern char** environ;
 
@@ -143,7 +145,10 @@ struct TrainingCommands::Impl {
   const bool& insecure;
   CLI::App *reference = nullptr, *client = nullptr, *c_keygen = nullptr, *c_encrypt = nullptr,
            *c_watch = nullptr, *c_decrypt = nullptr, *c_predict = nullptr, *server = nullptr,
-           *s_train = nullptr, *s_infer = nullptr, *demo = nullptr;
+           *s_train = nullptr, *s_infer = nullptr, *demo = nullptr, *c_status = nullptr,
+           *c_cancel = nullptr;
+  protocol::grpc_transport::Endpoint endpoint;  // --server: the network transport
+  ServeCommand serve;
   std::string client_dir = "hetal-client", bundle_dir = "hetal-bundle", dataset, features_file,
               labels_file, out, plot, report, optimizer = "nesterov", description,
               work = "hetal-demo", norm = "auto", hyper = "mnist", test_features_file,
@@ -228,6 +233,33 @@ struct TrainingCommands::Impl {
     c->add_option("--client", client_dir, "client's private directory (secret key)")
         ->capture_default_str();
     c->add_option("--bundle", bundle_dir, "shared bundle directory")->capture_default_str();
+    add_network(c);
+  }
+  void add_network(CLI::App* c) {
+    c->add_option("--server", endpoint.server,
+                  "HOST:PORT of `hetal server serve` (in place of --bundle; the client's copy "
+                  "of the bundle is then CLIENT/outbox)");
+    c->add_option("--ca", endpoint.ca_file, "with --server: CA certificate (PEM)");
+    c->add_option("--cert", endpoint.cert_file, "with --server: the client's certificate (PEM)");
+    c->add_option("--key", endpoint.key_file, "with --server: the client's private key (PEM)");
+  }
+  bool remote() const { return !endpoint.server.empty(); }
+  /// The local bundle: the shared directory, or the client's copy with --server.
+  std::string local_bundle() const {
+    return remote() ? (fs::path(client_dir) / "outbox").string() : bundle_dir;
+  }
+  std::string job_id() const {
+    const fs::path p = fs::path(client_dir) / "job.txt";
+    std::ifstream in(p);
+    std::string id;
+    if (!(in >> id))
+      throw protocol::ProtocolError(p.string() +
+                                    ": missing (run `hetal client encrypt --server` first)");
+    return id;
+  }
+  std::unique_ptr<protocol::ServerLink> link() const {
+    if (!remote()) return protocol::directory_link(bundle_dir);
+    return protocol::grpc_transport::grpc_link(endpoint, local_bundle(), job_id());
   }
 
   protocol::WaitOptions waiting(const std::string& who) const {
@@ -281,6 +313,15 @@ TrainingCommands::TrainingCommands(CLI::App& app, const bool& insecure)
                         "encrypted inference: encrypted features, encrypted model, on the server "
                         "(run `hetal server infer` beside it)");
 
+  m.c_status = m.client->add_subcommand("status", "the job's state on the server (--server)");
+  m.c_status->add_option("--client", m.client_dir, "client's private directory")
+      ->capture_default_str();
+  m.add_network(m.c_status);
+  m.c_cancel = m.client->add_subcommand("cancel", "cancel the job on the server (--server)");
+  m.c_cancel->add_option("--client", m.client_dir, "client's private directory")
+      ->capture_default_str();
+  m.add_network(m.c_cancel);
+
   m.server = app.add_subcommand("server", "compute provider: public keys only");
   m.server->require_subcommand(1);
   m.s_train = m.server->add_subcommand("train", "train on the bundle, epoch by epoch");
@@ -288,6 +329,7 @@ TrainingCommands::TrainingCommands(CLI::App& app, const bool& insecure)
   m.s_train->add_flag("--resume", m.resume, "continue from the last checkpoint");
   m.s_train->add_option("--timeout", m.timeout, "seconds to wait for each decision")
       ->capture_default_str();
+  m.serve.add(m.server);
   m.s_infer = m.server->add_subcommand("infer", "answer an encrypted inference request");
   m.s_infer->add_option("--bundle", m.bundle_dir, "shared bundle directory")->capture_default_str();
 
@@ -342,6 +384,7 @@ bool TrainingCommands::run(int& code) {
     }
     if (!m.features || !m.classes)
       throw CLI::ValidationError("keygen", "give --dataset, or --feature-count and --classes");
+    if (m.remote()) m.bundle_dir = m.local_bundle();
     const double s =
         protocol::client_keygen(m.client_dir, m.bundle_dir, m.cfg, m.features, m.classes, ins);
     std::printf(
@@ -359,7 +402,7 @@ bool TrainingCommands::run(int& code) {
     scaler.apply(d.x);
     fs::create_directories(m.client_dir);
     scaler.save((fs::path(m.client_dir) / "feature_scaler.txt").string());
-    const auto s = protocol::client_encrypt(m.client_dir, m.bundle_dir, d,
+    const auto s = protocol::client_encrypt(m.client_dir, m.local_bundle(), d,
                                             m.description.empty() ? m.dataset : m.description, ins,
                                             progress_bar("client"));
     std::printf(
@@ -367,10 +410,21 @@ bool TrainingCommands::run(int& code) {
         "ciphertexts, %.1f MB, %.1f s\n",
         s.train_rows, s.train_batches, s.validation_rows, s.ciphertexts,
         static_cast<double>(s.bytes) / 1e6, s.seconds);
+    if (m.remote()) {
+      const auto t0 = Clock::now();
+      const auto up = protocol::grpc_transport::submit_bundle(m.endpoint, m.local_bundle(),
+                                                              progress_bar("upload"));
+      write_file((fs::path(m.client_dir) / "job.txt").string(), up.job_id + "\n");
+      std::printf(
+          "uploaded to %s in %.1f s: %.1f MB sent, %zu objects (%zu already on the server); "
+          "job %s\n",
+          m.endpoint.server.c_str(), since(t0), static_cast<double>(up.bytes_sent) / 1e6,
+          up.objects, up.already_there, up.job_id.c_str());
+    }
     return true;
   }
   if (*m.c_watch) {
-    const auto w = protocol::client_watch(m.client_dir, m.bundle_dir, ins, m.waiting("client"));
+    const auto w = protocol::client_watch(m.client_dir, *m.link(), ins, m.waiting("client"));
     for (const auto& e : w.epochs)
       std::printf("epoch %zu: validation loss %.4f, accuracy %.4f%s\n", e.epoch + 1,
                   e.validation_loss, e.validation_accuracy, e.stop ? "  -> stop" : "");
@@ -379,7 +433,7 @@ bool TrainingCommands::run(int& code) {
     return true;
   }
   if (*m.c_decrypt) {
-    write_model_csv(m.out, protocol::client_decrypt_model(m.client_dir, m.bundle_dir, ins));
+    write_model_csv(m.out, protocol::client_decrypt_model(m.client_dir, *m.link(), ins));
     std::printf("model written to %s\n", m.out.c_str());
     return true;
   }
@@ -395,16 +449,26 @@ bool TrainingCommands::run(int& code) {
     scaler.apply(d.x);
     double acc = 0;
     if (m.encrypted) {
-      acc = train::logits_loss_accuracy(
-                protocol::client_predict_encrypted(m.client_dir, m.bundle_dir, d.x, ins,
-                                                   m.waiting("client")),
-                d.y)
+      acc = train::logits_loss_accuracy(protocol::client_predict_encrypted(
+                                            m.client_dir, *m.link(), d.x, ins, m.waiting("client")),
+                                        d.y)
                 .second;
     } else {
-      acc = train::accuracy(protocol::client_decrypt_model(m.client_dir, m.bundle_dir, ins), d);
+      acc = train::accuracy(protocol::client_decrypt_model(m.client_dir, *m.link(), ins), d);
     }
     std::printf("%s accuracy on %zu rows: %.4f\n", m.encrypted ? "encrypted-inference" : "plain",
                 d.x.rows, acc);
+    return true;
+  }
+  if (*m.c_status || *m.c_cancel) {
+    std::printf("job %s: %s\n", m.job_id().c_str(),
+                (*m.c_status ? protocol::grpc_transport::job_status
+                             : protocol::grpc_transport::cancel_job)(m.endpoint, m.job_id())
+                    .c_str());
+    return true;
+  }
+  if (*m.serve.app) {
+    code = m.serve.run(ins);
     return true;
   }
   if (*m.s_train) {

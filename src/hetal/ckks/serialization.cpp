@@ -606,6 +606,15 @@ void check_prime(u64 q, int log_n, const std::function<void(const std::string&)>
 
 }  // namespace
 
+std::uint64_t max_object_bytes(const Context* ctx, ObjectType t, std::uint64_t keys) {
+  if (t != ObjectType::Parameters && !ctx)
+    throw std::invalid_argument("max_object_bytes: this object type needs a context");
+  const u64 payload = t == ObjectType::GaloisKeys
+                          ? sat_add(4, sat_mul(keys, sat_add(8, max_switching_key_bytes(*ctx))))
+                          : max_payload(ctx, t);
+  return sat_add(24 + 8, payload);
+}
+
 // ============================================================================================
 // Parameters
 // ============================================================================================

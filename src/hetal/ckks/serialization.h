@@ -100,6 +100,11 @@ enum class ObjectType : std::uint16_t {
   SwitchingKey = 9,
 };
 
+/// The largest serialized object of type `t` that `ctx` allows (header, payload and checksum),
+/// as the loader bounds it; for GaloisKeys, holding at most `keys` keys. Parameters need no
+/// context (ctx may be null). Lets a receiver bound an upload before it stores a byte.
+std::uint64_t max_object_bytes(const Context* ctx, ObjectType t, std::uint64_t keys = 0);
+
 // --- streams ---
 void save_parameters(const Parameters& params, std::ostream& out);
 /// The caller builds a Context from the result; insecure sets are then refused by Context

@@ -1,6 +1,9 @@
 #include "hetal/protocol/bundle.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace hetal::protocol {
@@ -93,10 +96,11 @@ matrix::EncMatrix as_matrix(const matrix::Layout& l, std::vector<ckks::Ciphertex
 }
 
 /// Waits for `path`; fails early when the other side left an error file.
-void wait_for(const fs::path& path, const WaitOptions& w, const std::vector<fs::path>& errors) {
+bool wait_for(const fs::path& path, const WaitOptions& w, const std::vector<fs::path>& errors,
+              bool timeout_fails) {
   const auto t0 = Clock::now();
   for (;;) {
-    if (fs::exists(path)) return;
+    if (fs::exists(path)) return true;
     for (const auto& e : errors) {
       if (fs::exists(e)) {
         std::ifstream in(e);
@@ -104,8 +108,10 @@ void wait_for(const fs::path& path, const WaitOptions& w, const std::vector<fs::
         fail("the other side failed (" + e.string() + "): " + text);
       }
     }
+    if (w.cancelled && w.cancelled()) fail("cancelled while waiting for " + path.string());
     if (w.peer_alive && !w.peer_alive() && !fs::exists(path))
       fail("the other side exited before writing " + path.string());
+    if (since(t0) > w.timeout_s && !timeout_fails) return false;
     if (since(t0) > w.timeout_s)
       fail("timed out after " + std::to_string(static_cast<long>(w.timeout_s)) + " s waiting for " +
            path.string());
@@ -125,6 +131,14 @@ json config_json(const TrainConfig& c) {
           {"weight_bound", c.weight_bound}};
 }
 
+namespace {
+void check_config(const TrainConfig& c, const std::string& from) {
+  if (c.batch == 0 || c.max_epochs == 0 || !(c.learning_rate > 0) || !(c.weight_bound > 0) ||
+      !(c.validation_fraction > 0 && c.validation_fraction < 1))
+    fail(from + ": hyper-parameters out of range");
+}
+}  // namespace
+
 TrainConfig config_from(const json& j, const fs::path& from) {
   TrainConfig c;
   c.preset = field<std::string>(j, "preset", from);
@@ -136,37 +150,95 @@ TrainConfig config_from(const json& j, const fs::path& from) {
   c.validation_fraction = field<double>(j, "validation_fraction", from);
   c.seed = field<std::uint64_t>(j, "seed", from);
   c.weight_bound = field<double>(j, "weight_bound", from);
-  if (c.batch == 0 || c.max_epochs == 0 || !(c.learning_rate > 0) || !(c.weight_bound > 0) ||
-      !(c.validation_fraction > 0 && c.validation_fraction < 1))
-    fail(from.string() + ": hyper-parameters out of range");
+  check_config(c, from.string());
   return c;
+}
+
+void write_message(const fs::path& path, const google::protobuf::Message& m) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  o.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(m, &text, o).ok())
+    fail(path.string() + ": cannot write the message");
+  write_text(path, text);
+}
+
+void read_message(const fs::path& path, google::protobuf::Message& m) {
+  std::ifstream in(path);
+  if (!in) fail(path.string() + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const auto st = google::protobuf::util::JsonStringToMessage(ss.str(), &m);
+  if (!st.ok()) fail(path.string() + ": malformed JSON: " + std::string(st.message()));
+}
+
+v1::JobSpec spec_of(const Meta& m) {
+  v1::JobSpec s;
+  s.set_format(kFormat);
+  s.set_version(kVersion);
+  auto* c = s.mutable_config();
+  c->set_preset(m.cfg.preset);
+  c->set_batch(m.cfg.batch);
+  c->set_learning_rate(m.cfg.learning_rate);
+  c->set_optimizer(optimizer_name(m.cfg.optimizer));
+  c->set_max_epochs(m.cfg.max_epochs);
+  c->set_patience(m.cfg.patience);
+  c->set_validation_fraction(m.cfg.validation_fraction);
+  c->set_seed(m.cfg.seed);
+  c->set_weight_bound(m.cfg.weight_bound);
+  auto* sh = s.mutable_shape();
+  sh->set_features(m.shape.features);
+  sh->set_classes(m.shape.classes);
+  sh->set_batch(m.shape.batch);
+  sh->set_slots(m.shape.slots);
+  for (auto r : m.train_rows) s.add_train_rows(r);
+  for (auto r : m.val_rows) s.add_validation_rows(r);
+  s.set_key_id(m.key_id);
+  s.set_description(m.description);
+  return s;
+}
+
+Meta meta_from_spec(const v1::JobSpec& s, const std::string& from) {
+  Meta m;
+  const auto& c = s.config();
+  m.cfg.preset = c.preset();
+  m.cfg.batch = c.batch();
+  m.cfg.learning_rate = c.learning_rate();
+  m.cfg.optimizer = optimizer_from(c.optimizer());
+  m.cfg.max_epochs = c.max_epochs();
+  m.cfg.patience = c.patience();
+  m.cfg.validation_fraction = c.validation_fraction();
+  m.cfg.seed = c.seed();
+  m.cfg.weight_bound = c.weight_bound();
+  check_config(m.cfg, from);
+  m.shape = {s.shape().features(), s.shape().classes(), s.shape().batch(), s.shape().slots()};
+  try {
+    m.shape.validate();
+  } catch (const std::invalid_argument& e) {
+    fail(from + ": " + e.what());
+  }
+  if (m.shape.batch != m.cfg.batch) fail(from + ": the shape's batch differs from the config's");
+  m.train_rows.assign(s.train_rows().begin(), s.train_rows().end());
+  m.val_rows.assign(s.validation_rows().begin(), s.validation_rows().end());
+  m.key_id = s.key_id();
+  m.description = s.description().substr(0, 4096);
+  if (m.train_rows.empty() || m.val_rows.empty()) fail(from + ": no batches");
+  for (const auto* v : {&m.train_rows, &m.val_rows})
+    for (std::size_t r : *v)
+      if (r == 0 || r > m.shape.batch) fail(from + ": a batch size is out of range");
+  return m;
 }
 
 Meta read_meta(const fs::path& bundle) {
   const fs::path p = bundle / "meta.json";
   if (!fs::exists(p)) fail(p.string() + ": missing (run `hetal client encrypt` first)");
-  const json j = read_json(p);
-  if (field<std::string>(j, "format", p) != kFormat || field<int>(j, "version", p) != kVersion)
+  v1::JobSpec s;
+  read_message(p, s);
+  if (s.format() != kFormat || s.version() != static_cast<std::uint32_t>(kVersion))
     fail(p.string() + ": not a version-1 hetal bundle");
-  Meta m;
-  m.cfg = config_from(field<json>(j, "config", p), p);
-  const json s = field<json>(j, "shape", p);
-  m.shape = {field<std::size_t>(s, "features", p), field<std::size_t>(s, "classes", p),
-             field<std::size_t>(s, "batch", p), field<std::size_t>(s, "slots", p)};
-  try {
-    m.shape.validate();
-  } catch (const std::invalid_argument& e) {
-    fail(p.string() + ": " + e.what());
-  }
-  m.train_rows = field<std::vector<std::size_t>>(j, "train_rows", p);
-  m.val_rows = field<std::vector<std::size_t>>(j, "validation_rows", p);
-  m.key_id = field<std::string>(j, "key_id", p);
-  m.description = j.value("description", "");
-  if (m.train_rows.empty() || m.val_rows.empty()) fail(p.string() + ": no batches");
-  for (const auto* v : {&m.train_rows, &m.val_rows})
-    for (std::size_t r : *v)
-      if (r == 0 || r > m.shape.batch) fail(p.string() + ": a batch size is out of range");
-  return m;
+  return meta_from_spec(s, p.string());
 }
 
 fs::path epoch_file(const fs::path& bundle, const char* kind, std::size_t e, const char* ext) {

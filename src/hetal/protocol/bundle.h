@@ -14,6 +14,7 @@
 #include "hetal/ckks/serialization.h"
 #include "hetal/core/sha256.h"
 #include "hetal/matrix/enc_matrix.h"
+#include "hetal/protocol/messages/hetal.pb.h"
 #include "hetal/protocol/protocol.h"
 
 namespace hetal::protocol::detail {
@@ -80,8 +81,10 @@ std::vector<ckks::Ciphertext> load_cts(const ckks::Context& ctx, const fs::path&
 matrix::EncMatrix as_matrix(const matrix::Layout& l, std::vector<ckks::Ciphertext> cts,
                             const fs::path& from);
 
-/// Waits for `path`; fails early when the other side left an error file.
-void wait_for(const fs::path& path, const WaitOptions& w, const std::vector<fs::path>& errors);
+/// Waits for `path`; fails early when the other side left an error file, or when w.cancelled
+/// says so. Past w.timeout_s it fails, or returns false when `timeout_fails` is false.
+bool wait_for(const fs::path& path, const WaitOptions& w, const std::vector<fs::path>& errors,
+              bool timeout_fails = true);
 
 /// meta.json: what the client uploaded.
 struct Meta {
@@ -94,6 +97,16 @@ struct Meta {
 json config_json(const TrainConfig& c);
 TrainConfig config_from(const json& j, const fs::path& from);
 Meta read_meta(const fs::path& bundle);
+/// meta.json: the JobSpec message of `m` (format and version set, no object references).
+v1::JobSpec spec_of(const Meta& m);
+/// A JobSpec's metadata, checked (hyper-parameters, shape, batch sizes); errors name `from`.
+Meta meta_from_spec(const v1::JobSpec& spec, const std::string& from);
+
+/// A protocol message as a file of its JSON mapping (proto field names), written atomically:
+/// the directory transport carries the same messages as the gRPC transport.
+void write_message(const fs::path& path, const google::protobuf::Message& m);
+/// A message file; errors name the file ("malformed JSON" when it does not parse).
+void read_message(const fs::path& path, google::protobuf::Message& m);
 
 fs::path epoch_file(const fs::path& bundle, const char* kind, std::size_t e, const char* ext);
 

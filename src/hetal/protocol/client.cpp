@@ -198,26 +198,26 @@ UploadSummary client_encrypt(const std::string& client_dir, const std::string& b
   }
   sum.train_batches = nb;
   write_text(client / "validation.json", json{{"labels", va.y}}.dump());
-  const json meta = {{"format", kFormat},
-                     {"version", kVersion},
-                     {"config", config_json(cs.cfg)},
-                     {"shape",
-                      {{"features", shape.features},
-                       {"classes", shape.classes},
-                       {"batch", shape.batch},
-                       {"slots", shape.slots}}},
-                     {"train_rows", train_rows},
-                     {"validation_rows", val_rows},
-                     {"key_id", cs.key_id},
-                     {"description", description}};
-  write_text(bundle / "meta.json", meta.dump(2));
+  Meta meta;
+  meta.cfg = cs.cfg;
+  meta.shape = shape;
+  meta.train_rows = train_rows;
+  meta.val_rows = val_rows;
+  meta.key_id = cs.key_id;
+  meta.description = description;
+  write_message(bundle / "meta.json", spec_of(meta));
   sum.seconds = since(t0);
   return sum;
 }
 
 WatchResult client_watch(const std::string& client_dir, const std::string& bundle_dir,
                          bool insecure, const WaitOptions& wait) {
-  const fs::path client(client_dir), bundle(bundle_dir);
+  return client_watch(client_dir, *directory_link(bundle_dir), insecure, wait);
+}
+
+WatchResult client_watch(const std::string& client_dir, ServerLink& link, bool insecure,
+                         const WaitOptions& wait) {
+  const fs::path client(client_dir), bundle(link.bundle());
   const ClientState cs = read_client(client);
   const Meta meta = read_meta(bundle);
   if (meta.key_id != cs.key_id) fail("the bundle was not made with this client's keys");
@@ -225,13 +225,12 @@ WatchResult client_watch(const std::string& client_dir, const std::string& bundl
   const auto sk = load_key<rlwe::SecretKey>(ctx, client / "secret.key");
   const auto labels = field<std::vector<std::size_t>>(read_json(client / "validation.json"),
                                                       "labels", client / "validation.json");
-  const std::vector<fs::path> errors = {bundle / "server" / "error.txt"};
   WatchResult res;
   double best = std::numeric_limits<double>::infinity();
   std::size_t since_best = 0;
   for (std::size_t e = 0; e < meta.cfg.max_epochs; ++e) {
     const fs::path vf = epoch_file(bundle, "val", e, ".cts");
-    wait_for(vf, wait, errors);
+    link.await_epoch(e, wait);
     // All validation batches' logits, in order.
     std::size_t blocks = 0;
     for (std::size_t r : meta.val_rows) blocks += train::logits_layout(meta.shape, r).count();
@@ -257,8 +256,7 @@ WatchResult client_watch(const std::string& client_dir, const std::string& bundl
     // A run that cannot go on is stopped on both sides: the decision tells the server why (so it
     // exits with the reason instead of waiting), then the client fails with it.
     const auto abort_run = [&](const std::string& why) {
-      write_text(epoch_file(bundle, "decision", e, ".json"),
-                 json{{"stop", true}, {"abort", why}}.dump());
+      link.decide(e, true, why);
       fail(vf.string() + ": " + why);
     };
     if (!std::isfinite(er.validation_loss))
@@ -289,22 +287,28 @@ WatchResult client_watch(const std::string& client_dir, const std::string& bundl
                       {"validation_accuracy", x.validation_accuracy}});
     write_text(client / "history.json",
                json{{"epochs", hist}, {"best_epoch", res.best_epoch}}.dump(2));
-    write_text(epoch_file(bundle, "decision", e, ".json"), json{{"stop", er.stop}}.dump());
+    link.decide(e, er.stop, "");
     if (wait.progress) wait.progress(e + 1, meta.cfg.max_epochs, "epochs answered");
     if (er.stop) break;
   }
-  wait_for(bundle / "done.json", wait, errors);
+  link.await_done(wait);
   return res;
 }
 
 matrix::Matrix client_decrypt_model(const std::string& client_dir, const std::string& bundle_dir,
                                     bool insecure) {
-  const fs::path client(client_dir), bundle(bundle_dir);
+  return client_decrypt_model(client_dir, *directory_link(bundle_dir), insecure);
+}
+
+matrix::Matrix client_decrypt_model(const std::string& client_dir, ServerLink& link,
+                                    bool insecure) {
+  const fs::path client(client_dir), bundle(link.bundle());
   const ClientState cs = read_client(client);
   const Meta meta = read_meta(bundle);
   const ckks::Context ctx = open_context(client / "params.bin", insecure);
   const auto sk = load_key<rlwe::SecretKey>(ctx, client / "secret.key");
   const std::size_t best = best_epoch(client);
+  link.fetch_model(best);
   const fs::path mf = epoch_file(bundle, "model", best, ".cts");
   const auto cts = load_cts(ctx, mf, meta.shape.compact_count());
   const ckks::Encoder enc(ctx);
@@ -317,7 +321,13 @@ matrix::Matrix client_decrypt_model(const std::string& client_dir, const std::st
 matrix::Matrix client_predict_encrypted(const std::string& client_dir,
                                         const std::string& bundle_dir, const matrix::Matrix& x,
                                         bool insecure, const WaitOptions& wait) {
-  const fs::path client(client_dir), bundle(bundle_dir), dir = bundle / "infer";
+  return client_predict_encrypted(client_dir, *directory_link(bundle_dir), x, insecure, wait);
+}
+
+matrix::Matrix client_predict_encrypted(const std::string& client_dir, ServerLink& link,
+                                        const matrix::Matrix& x, bool insecure,
+                                        const WaitOptions& wait) {
+  const fs::path client(client_dir), bundle(link.bundle()), dir = bundle / "infer";
   const ClientState cs = read_client(client);
   const Meta meta = read_meta(bundle);
   if (x.cols != cs.features)
@@ -343,8 +353,7 @@ matrix::Matrix client_predict_encrypted(const std::string& client_dir,
     rows.push_back(n);
     if (wait.progress) wait.progress(b + 1, nb, "test batches encrypted");
   }
-  write_text(dir / "request.json", json{{"epoch", best}, {"rows", rows}}.dump());
-  wait_for(dir / "done.json", wait, {dir / "error.txt"});
+  link.infer(best, rows, wait);
   matrix::Matrix out(x.rows, cs.classes);
   for (std::size_t b = 0; b < nb; ++b) {
     const auto l = train::logits_layout(meta.shape, rows[b]);

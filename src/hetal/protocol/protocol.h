@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -66,7 +67,39 @@ struct WaitOptions {
   Progress progress;
   /// When set and it returns false, waiting fails at once (the other process has exited).
   std::function<bool()> peer_alive;
+  /// When set and it returns true, the run stops at once (between steps, or while waiting)
+  /// with a ProtocolError saying it was cancelled.
+  std::function<bool()> cancelled;
+  /// The server's wait for a decision: past timeout_s the run stops cleanly, as if the client
+  /// had answered stop, instead of failing (a service must not wait forever for a client).
+  bool decision_timeout_stops = false;
 };
+
+/// The client's side of the conversation with the server, whatever carries it (the bundle
+/// directory, or the network: src/hetal/protocol/grpc). Whatever a call receives is left as
+/// files in bundle(), in the directory transport's layout, so the client role reads the same
+/// files whichever transport brought them.
+class ServerLink {
+ public:
+  virtual ~ServerLink() = default;
+  /// The client's copy of the bundle: meta.json, data/, and what the server sent.
+  virtual std::string bundle() const = 0;
+  /// Returns once epochs/val-<e>.cts (the epoch's encrypted validation logits) is in bundle().
+  virtual void await_epoch(std::size_t e, const WaitOptions& w) = 0;
+  /// The answer after epoch e; `abort` non-empty: the client found the run broken.
+  virtual void decide(std::size_t e, bool stop, const std::string& abort) = 0;
+  /// Returns once the server has finished the run.
+  virtual void await_done(const WaitOptions& w) = 0;
+  /// Returns once epochs/model-<e>.cts is in bundle().
+  virtual void fetch_model(std::size_t e) = 0;
+  /// Sends infer/x-<b>.cts (b < rows.size()) for the epoch's model and returns once the
+  /// answers infer/logits-<b>.cts are in bundle().
+  virtual void infer(std::size_t epoch, const std::vector<std::size_t>& rows,
+                     const WaitOptions& w) = 0;
+};
+
+/// The directory transport: both roles read and write one shared bundle directory.
+std::unique_ptr<ServerLink> directory_link(const std::string& bundle_dir);
 
 // ------------------------------------------------------------------------------ client
 
@@ -98,13 +131,19 @@ struct WatchResult {
 /// Answers the server epoch by epoch until it is done (early stopping with the patience).
 WatchResult client_watch(const std::string& client_dir, const std::string& bundle_dir,
                          bool insecure, const WaitOptions& wait = {});
+WatchResult client_watch(const std::string& client_dir, ServerLink& link, bool insecure,
+                         const WaitOptions& wait = {});
 /// The best epoch's model (c x (d + 1)), decrypted.
 matrix::Matrix client_decrypt_model(const std::string& client_dir, const std::string& bundle_dir,
                                     bool insecure);
+matrix::Matrix client_decrypt_model(const std::string& client_dir, ServerLink& link, bool insecure);
 /// Encrypted inference: writes the request, waits for the server's logits, decrypts them.
 matrix::Matrix client_predict_encrypted(const std::string& client_dir,
                                         const std::string& bundle_dir, const matrix::Matrix& x,
                                         bool insecure, const WaitOptions& wait = {});
+matrix::Matrix client_predict_encrypted(const std::string& client_dir, ServerLink& link,
+                                        const matrix::Matrix& x, bool insecure,
+                                        const WaitOptions& wait = {});
 
 // ------------------------------------------------------------------------------ server
 
@@ -115,6 +154,7 @@ struct ServerReport {
   double setup_seconds = 0, validation_seconds = 0;
   double data_seconds = 0;  ///< reading training batches from disk, step by step
   bool stopped_early = false;
+  bool decision_timed_out = false;  ///< stopped because no decision came within the deadline
 };
 /// Trains on the bundle (public keys only; a secret key anywhere in it is refused).
 /// With resume, continues from the last checkpoint.
@@ -122,6 +162,12 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
                           const WaitOptions& wait = {});
 /// Answers one inference request (waits for it).
 void server_infer(const std::string& bundle_dir, bool insecure, const WaitOptions& wait = {});
+/// Encrypted inference with the bundle's model of `epoch` on the test batches `inputs` (rows[b]
+/// rows each), the logits written to `outputs` (what server_infer does for one request).
+void server_infer_batches(const std::string& bundle_dir, bool insecure, std::size_t epoch,
+                          const std::vector<std::size_t>& rows,
+                          const std::vector<std::string>& inputs,
+                          const std::vector<std::string>& outputs, const Progress& progress = {});
 
 /// A training report as JSON text (what the CLI writes to report.json).
 std::string report_json(const ServerReport& r, const WatchResult& w);

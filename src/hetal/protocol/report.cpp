@@ -17,6 +17,7 @@ std::string report_json(const ServerReport& r, const WatchResult& w) {
             {"epochs", r.epochs},
             {"resumed_from_epoch", r.resumed_from},
             {"stopped_early", r.stopped_early},
+            {"decision_timed_out", r.decision_timed_out},
             {"epoch_seconds", r.epoch_seconds},
             {"validation_seconds", r.validation_seconds},
             {"data_seconds", r.data_seconds},

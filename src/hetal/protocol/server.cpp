@@ -39,11 +39,10 @@ void refuse_secret_keys(const fs::path& bundle) {
 /// The client's answer after an epoch: stop or go on; an "abort" (the client found the run
 /// broken) ends the server's run with the client's reason.
 bool read_decision(const fs::path& dec) {
-  const json d = read_json(dec);
-  if (d.contains("abort"))
-    fail("the client stopped the run (" + dec.string() +
-         "): " + field<std::string>(d, "abort", dec));
-  return field<bool>(d, "stop", dec);
+  v1::Decision d;
+  read_message(dec, d);
+  if (!d.abort().empty()) fail("the client stopped the run (" + dec.string() + "): " + d.abort());
+  return d.stop();
 }
 
 /// Everything the server loads from a bundle.
@@ -163,18 +162,28 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
     }
     rep.setup_seconds = since(t0);
     const std::size_t nb = m.train_rows.size(), total = m.cfg.max_epochs * nb;
+    // The client's answer after epoch e; with decision_timeout_stops, no answer within the
+    // deadline stops the run cleanly (the model so far stays the client's to download).
+    const auto decision = [&](std::size_t e) {
+      const fs::path dec = epoch_file(bundle, "decision", e, ".json");
+      if (!wait_for(dec, wait, {}, !wait.decision_timeout_stops)) {
+        rep.decision_timed_out = true;
+        return true;
+      }
+      return read_decision(dec);
+    };
+    const auto check_cancelled = [&] {
+      if (wait.cancelled && wait.cancelled()) fail("cancelled");
+    };
     bool stop = false;
-    if (start > 0) {
-      // Killed while waiting for (or after) the last checkpointed epoch's decision.
-      const fs::path dec = epoch_file(bundle, "decision", start - 1, ".json");
-      wait_for(dec, wait, {});
-      stop = read_decision(dec);
-    }
+    // Killed while waiting for (or after) the last checkpointed epoch's decision.
+    if (start > 0) stop = decision(start - 1);
     if (wait.progress) wait.progress(start * nb, total, "training steps");
     for (std::size_t e = start; e < m.cfg.max_epochs && !stop; ++e) {
       const auto te = Clock::now();
       const auto order = train::batch_order(nb, m.cfg.seed, e);
       for (std::size_t i = 0; i < nb; ++i) {
+        check_cancelled();
         const auto tl = Clock::now();
         const train::EncryptedBatch batch = load_batch(order[i]);
         rep.data_seconds += since(tl);
@@ -194,9 +203,7 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       save_cts(s.ctx, logits, epoch_file(bundle, "val", e, ".cts"));
       rep.epoch_seconds.push_back(since(te));
       ++rep.epochs;
-      const fs::path dec = epoch_file(bundle, "decision", e, ".json");
-      wait_for(dec, wait, {});
-      stop = read_decision(dec);
+      stop = decision(e);
       rep.stopped_early = stop && e + 1 < m.cfg.max_epochs;
     }
     rep.times = trainer.times();
@@ -206,30 +213,50 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
   return rep;
 }
 
+void server_infer_batches(const std::string& bundle_dir, bool insecure, std::size_t epoch,
+                          const std::vector<std::size_t>& rows,
+                          const std::vector<std::string>& inputs,
+                          const std::vector<std::string>& outputs, const Progress& progress) {
+  const fs::path bundle(bundle_dir);
+  ServerSide s(bundle, insecure);
+  if (inputs.size() != rows.size() || outputs.size() != rows.size())
+    fail("inference: " + std::to_string(rows.size()) + " batch sizes for " +
+         std::to_string(inputs.size()) + " batches");
+  if (epoch >= s.meta.cfg.max_epochs) fail("inference: no epoch " + std::to_string(epoch + 1));
+  const fs::path mf = epoch_file(bundle, "model", epoch, ".cts");
+  if (!fs::exists(mf)) fail("inference: epoch " + std::to_string(epoch + 1) + " has no model yet");
+  const auto model = load_cts(s.ctx, mf, s.meta.shape.compact_count());
+  train::EncryptedTrainer trainer(s.ctx, s.enc, s.ev, s.rlk, s.gk, *s.boot, s.bk, s.meta.shape,
+                                  s.params());
+  if (progress) progress(0, rows.size(), "test batches");
+  for (std::size_t b = 0; b < rows.size(); ++b) {
+    if (rows[b] == 0 || rows[b] > s.meta.shape.batch)
+      fail("inference: a batch size is out of range");
+    const fs::path f = inputs[b];
+    const auto l = train::features_layout(s.meta.shape, rows[b]);
+    std::vector<ckks::Ciphertext> out;
+    for (auto& c : trainer.logits(as_matrix(l, load_cts(s.ctx, f, l.count()), f), &model).blocks)
+      out.push_back(std::move(c.c));
+    save_cts(s.ctx, out, outputs[b]);
+    if (progress) progress(b + 1, rows.size(), "test batches");
+  }
+}
+
 void server_infer(const std::string& bundle_dir, bool insecure, const WaitOptions& wait) {
   const fs::path bundle(bundle_dir), dir = bundle / "infer";
   with_error_file(bundle / "server" / "infer-error.txt", [&] {
-    ServerSide s(bundle, insecure);
+    if (!fs::is_directory(bundle)) fail(bundle.string() + ": no such bundle directory");
     wait_for(dir / "request.json", wait, {});
-    const json req = read_json(dir / "request.json");
-    const auto epoch = field<std::size_t>(req, "epoch", dir / "request.json");
-    const auto rows = field<std::vector<std::size_t>>(req, "rows", dir / "request.json");
-    const auto model =
-        load_cts(s.ctx, epoch_file(bundle, "model", epoch, ".cts"), s.meta.shape.compact_count());
-    train::EncryptedTrainer trainer(s.ctx, s.enc, s.ev, s.rlk, s.gk, *s.boot, s.bk, s.meta.shape,
-                                    s.params());
-    if (wait.progress) wait.progress(0, rows.size(), "test batches");
+    v1::InferRequest req;
+    read_message(dir / "request.json", req);
+    const std::size_t epoch = req.epoch();
+    const std::vector<std::size_t> rows(req.rows().begin(), req.rows().end());
+    std::vector<std::string> in, out;
     for (std::size_t b = 0; b < rows.size(); ++b) {
-      if (rows[b] == 0 || rows[b] > s.meta.shape.batch)
-        fail((dir / "request.json").string() + ": a batch size is out of range");
-      const fs::path f = dir / ("x-" + std::to_string(b) + ".cts");
-      const auto l = train::features_layout(s.meta.shape, rows[b]);
-      std::vector<ckks::Ciphertext> out;
-      for (auto& c : trainer.logits(as_matrix(l, load_cts(s.ctx, f, l.count()), f), &model).blocks)
-        out.push_back(std::move(c.c));
-      save_cts(s.ctx, out, dir / ("logits-" + std::to_string(b) + ".cts"));
-      if (wait.progress) wait.progress(b + 1, rows.size(), "test batches");
+      in.push_back((dir / ("x-" + std::to_string(b) + ".cts")).string());
+      out.push_back((dir / ("logits-" + std::to_string(b) + ".cts")).string());
     }
+    server_infer_batches(bundle_dir, insecure, epoch, rows, in, out, wait.progress);
     write_text(dir / "done.json", "{}");
   });
 }
