@@ -18,6 +18,7 @@
 #include "feature_commands.h"
 #include "hetal/ckks/serialization.h"
 #include "hetal/protocol/grpc/client_link.h"
+#include "hetal/protocol/grpc/store.h"
 #include "hetal/protocol/protocol.h"
 #include "hetal/train/data_io.h"
 #include "hetal/train/datasets.h"
@@ -123,13 +124,50 @@ struct Child {
 };
 
 /// `hetal [--insecure] server <command> --bundle <bundle>` as a child process (the demo's
-/// server role).
-Child server_process(const char* command, const std::string& bundle, bool insecure) {
+/// server role over the directory transport).
+std::unique_ptr<Child> server_process(const char* command, const std::string& bundle,
+                                      bool insecure) {
   std::vector<std::string> args;
   if (insecure) args.emplace_back("--insecure");
   for (const char* a : {"server", command, "--bundle"}) args.emplace_back(a);
   args.push_back(bundle);
-  return Child(args);
+  return std::make_unique<Child>(args);
+}
+
+/// `hetal [--insecure] server serve` on a free loopback port with test certificates made in
+/// work/certs (scripts/make_certs.sh; the client's certificate names the tenant "hetal-demo"):
+/// the demo's server role over gRPC. Returns the service and the client's endpoint.
+std::pair<std::unique_ptr<Child>, protocol::grpc_transport::Endpoint> start_service(
+    const fs::path& work, bool insecure) {
+  const fs::path certs = work / "certs", port_file = work / "service.port";
+  const std::string script = std::string(HETAL_SOURCE_DIR) + "/scripts/make_certs.sh";
+  if (!fs::exists(script))
+    throw std::runtime_error(script + ": missing (the demo makes its test certificates with it)");
+  const std::string cmd = "bash '" + script + "' '" + certs.string() + "' hetal-demo >/dev/null";
+  if (std::system(cmd.c_str()) != 0)
+    throw std::runtime_error("making test certificates failed (is openssl installed?)");
+  std::vector<std::string> args;
+  if (insecure) args.emplace_back("--insecure");
+  for (const std::string& a : std::vector<std::string>{
+           "server", "serve", "--listen", "127.0.0.1:0", "--data", (work / "server").string(),
+           "--ca", (certs / "ca.crt").string(), "--cert", (certs / "server.crt").string(), "--key",
+           (certs / "server.key").string(), "--port-file", port_file.string()})
+    args.push_back(a);
+  auto child = std::make_unique<Child>(args);
+  std::string port;
+  for (int i = 0; i < 300 && port.empty(); ++i) {
+    if (!child->alive()) throw std::runtime_error("the gRPC service exited at start");
+    std::ifstream in(port_file);
+    in >> port;
+    if (port.empty()) usleep(100000);
+  }
+  if (port.empty()) throw std::runtime_error("the gRPC service did not start listening");
+  protocol::grpc_transport::Endpoint ep;
+  ep.server = "127.0.0.1:" + port;
+  ep.ca_file = (certs / "ca.crt").string();
+  ep.cert_file = (certs / "hetal-demo.crt").string();
+  ep.key_file = (certs / "hetal-demo.key").string();
+  return {std::move(child), ep};
 }
 
 /// Waiting for a child's files fails at once when the child has exited.
@@ -152,7 +190,7 @@ struct TrainingCommands::Impl {
   std::string client_dir = "hetal-client", bundle_dir = "hetal-bundle", dataset, features_file,
               labels_file, out, plot, report, optimizer = "nesterov", description,
               work = "hetal-demo", norm = "auto", hyper = "mnist", test_features_file,
-              test_labels_file;
+              test_labels_file, transport = "grpc";
   ImageFeatureChoice choice;
   bool pixels = false;
   protocol::TrainConfig cfg;
@@ -349,6 +387,12 @@ TrainingCommands::TrainingCommands(CLI::App& app, const bool& insecure)
                      "training rows used, before the 87.5/12.5 split (default 2926; 0: all)");
   m.demo->add_option("--test-limit", m.test_limit, "test rows (default 2048; 0: all)");
   m.demo->add_option("--work", m.work, "working directory (client/, bundle/, reports)")
+      ->capture_default_str();
+  m.demo
+      ->add_option("--transport", m.transport,
+                   "grpc: the server as a gRPC service with mutual TLS on loopback; files: a "
+                   "shared bundle directory")
+      ->check(CLI::IsMember({"grpc", "files"}))
       ->capture_default_str();
 }
 
@@ -556,7 +600,10 @@ bool TrainingCommands::run(int& code) {
     const fs::path work(m.work);
     fs::remove_all(work);
     fs::create_directories(work);
-    const std::string client = (work / "client").string(), bundle = (work / "bundle").string();
+    const bool net = m.transport == "grpc";
+    const std::string client = (work / "client").string(),
+                      bundle =
+                          net ? (work / "client" / "outbox").string() : (work / "bundle").string();
     auto all = m.raw("train", m.limit);
     const auto scaler = train::FeatureScaler::fit(all.x, m.normalization());
     scaler.apply(all.x);
@@ -588,11 +635,38 @@ bool TrainingCommands::run(int& code) {
         up.train_rows, up.train_batches, up.validation_rows, static_cast<double>(up.bytes) / 1e6,
         up.seconds);
     std::fflush(stdout);
-    Child server = server_process("train", bundle, ins);
-    const protocol::WaitOptions w = waiting_on(server, m.timeout);
+    // The server role: a gRPC service (one process for training and inference), or a process
+    // per task on the shared directory.
+    std::unique_ptr<Child> service, task;
+    std::unique_ptr<protocol::ServerLink> link;
+    fs::path server_side = bundle;  // where the server keeps the job (its report.json)
+    if (net) {
+      protocol::grpc_transport::Endpoint ep;
+      std::tie(service, ep) = start_service(work, ins);
+      const auto tu = Clock::now();
+      const auto sub =
+          protocol::grpc_transport::submit_bundle(ep, bundle, progress_bar("[client] upload"));
+      std::printf(
+          "[client] uploaded to the gRPC service at %s (mutual TLS): %.1f MB in %.1f s, job %s\n",
+          ep.server.c_str(), static_cast<double>(sub.bytes_sent) / 1e6, since(tu),
+          sub.job_id.c_str());
+      std::fflush(stdout);
+      link = protocol::grpc_transport::grpc_link(ep, bundle, sub.job_id);
+      server_side = work / "server" / "tenants" /
+                    protocol::grpc_transport::Store::tenant_of("hetal-demo") / "jobs" / sub.job_id;
+    } else {
+      link = protocol::directory_link(bundle);
+      task = server_process("train", bundle, ins);
+    }
+    const auto finish_task = [&] {  // the directory transport's server process, when it ends
+      const int rc = task ? task->wait() : 0;
+      task.reset();
+      return rc;
+    };
     const auto tw = Clock::now();
-    const auto watch = protocol::client_watch(client, bundle, ins, w);
-    if (const int rc = server.wait(); rc != 0) {
+    const auto watch =
+        protocol::client_watch(client, *link, ins, waiting_on(net ? *service : *task, m.timeout));
+    if (const int rc = finish_task(); rc != 0) {
       code = rc;
       return true;
     }
@@ -600,18 +674,21 @@ bool TrainingCommands::run(int& code) {
     for (const auto& e : watch.epochs)
       std::printf("[client] epoch %zu: validation loss %.4f, accuracy %.4f%s\n", e.epoch + 1,
                   e.validation_loss, e.validation_accuracy, e.stop ? " (stop)" : "");
-    const matrix::Matrix w_enc = protocol::client_decrypt_model(client, bundle, ins);
-    // Encrypted inference on the test set: a second server process.
-    Child infer = server_process("infer", bundle, ins);
-    const protocol::WaitOptions wi = waiting_on(infer, m.timeout);
+    const matrix::Matrix w_enc = protocol::client_decrypt_model(client, *link, ins);
+    // Encrypted inference on the test set (files: a second server process).
+    if (!net) task = server_process("infer", bundle, ins);
     const auto ti = Clock::now();
-    const matrix::Matrix logits =
-        protocol::client_predict_encrypted(client, bundle, test.x, ins, wi);
-    if (const int rc = infer.wait(); rc != 0) {
+    const matrix::Matrix logits = protocol::client_predict_encrypted(
+        client, *link, test.x, ins, waiting_on(net ? *service : *task, m.timeout));
+    if (const int rc = finish_task(); rc != 0) {
       code = rc;
       return true;
     }
     const double infer_s = since(ti);
+    if (service) {
+      kill(service->pid, SIGTERM);
+      service->wait();
+    }
     // The plain reference on the same split, batches and schedule.
     const auto [tr, va] = train::split(all, m.cfg.validation_fraction, m.cfg.seed);
     train::TrainParams tp = protocol::plain_params(m.cfg);
@@ -628,7 +705,7 @@ bool TrainingCommands::run(int& code) {
     const double acc_sim = train::accuracy(sim_best.last_weights, test);
     const double diff = matrix::max_abs_diff(w_enc, sim_best.last_weights);
     // Reports.
-    std::ifstream rin(fs::path(bundle) / "server" / "report.json");
+    std::ifstream rin(server_side / "server" / "report.json");
     std::string server_report((std::istreambuf_iterator<char>(rin)), {});
     write_file((work / "training-curve.svg").string(),
                protocol::training_curve_svg(watch, "hetal demo: " + what));

@@ -1,7 +1,9 @@
 // 16 ChaCha20 blocks at once with AVX-512 (one vector per state word, lane b = block b), for
 // Prng::uniform_fill. Same block function as Prng::refill (RFC 8439), same output order.
 // GCC 12 flags its own _mm512_undefined placeholders in avx512fintrin.h (system header).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 

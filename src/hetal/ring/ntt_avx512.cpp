@@ -2,7 +2,9 @@
 
 // GCC 12 reports its own _mm512_undefined_epi32() placeholders in avx512fintrin.h as
 // "maybe uninitialized" (a false positive in the system header, not in this file).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstdlib>
