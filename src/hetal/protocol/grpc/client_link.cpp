@@ -141,7 +141,8 @@ v1::ObjectRef upload(const Endpoint& ep, v1::Hetal::Stub& stub, const fs::path& 
       s = w->Finish();
       if (s.ok()) return ref;
     }
-    if (!transient(s) || attempt >= ep.retries) fail_status(what, s);
+    // A cut stream's handler may hold the object for a while (ABORTED): wait longer then.
+    if (!transient(s) || attempt >= ep.retries * 4) fail_status(what, s);
     pause(attempt);  // then ask what the service committed and go on from there
   }
 }

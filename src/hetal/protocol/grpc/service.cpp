@@ -166,6 +166,17 @@ class Service final : public v1::Hetal::Service {
     w.timeout_s = o_.decision_timeout_s;
     w.decision_timeout_stops = true;
     w.cancelled = [&] { return j.cancel.load() || stopping_.load(); };
+    const auto t0 = std::chrono::steady_clock::now();
+    bool started = false;
+    w.progress = [&](std::size_t done, std::size_t total, const std::string&) {
+      if (started) return;  // once: the keys and data are loaded, steps begin
+      started = true;
+      char line[160];
+      std::snprintf(line, sizeof line, ": set up in %.1f s, training from step %zu of %zu",
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                    done + 1, total);
+      log(who + line);
+    };
     try {
       // resume: from the last checkpoint if there is one (a restarted service), else fresh.
       const ServerReport r = server_train(j.dir.string(), o_.insecure, true, w);
@@ -545,6 +556,10 @@ int serve(const ServiceOptions& o) {
   b.SetMaxSendMessageSize(kMaxMessageBytes);
   b.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 64);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Pings of its own: a client cut off without a FIN is noticed in ~80 s (its upload's lock
+  // on the object is then released), not after TCP's hours.
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 20000);
   b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   grpc::ResourceQuota quota("hetal-serve");

@@ -144,9 +144,16 @@ fs::path Store::object(const std::string& tenant, const v1::ObjectRef& ref) cons
   return p;
 }
 
-std::pair<std::uint64_t, bool> Store::query(const std::string& tenant, const v1::ObjectRef& ref) {
+std::pair<std::uint64_t, bool> Store::query(const std::string& tenant, const v1::ObjectRef& ref,
+                                            bool from_upload) {
   check_ref(ref);
   const fs::path dir = tenant_dir(tenant);
+  if (!from_upload) {
+    // A stream still writing (its client may have been cut a moment ago) makes any size stale.
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (writing_.count(tenant + "/" + ref.sha256()))
+      refuse(StatusCode::ABORTED, "an upload of this object is still in progress; ask again");
+  }
   if (fs::exists(dir / "objects" / (ref.sha256() + ".json"))) {
     object(tenant, ref);  // same kind, size and count
     return {ref.size(), true};
@@ -241,7 +248,7 @@ Store::Upload::Upload(Store& store, std::string tenant, v1::ObjectRef ref)
       refuse(StatusCode::ABORTED, "another upload of this object is in progress");
     }
   }
-  const auto [n, done] = store_.query(tenant_, ref_);
+  const auto [n, done] = store_.query(tenant_, ref_, true);
   committed_ = n;
   complete_ = done;
   if (complete_) return;
@@ -253,6 +260,21 @@ Store::Upload::Upload(Store& store, std::string tenant, v1::ObjectRef ref)
   fs::create_directories(dir);
   fs::create_directories(store_.tenant_dir(tenant_) / "objects");
   part_ = dir / (ref_.sha256() + ".part");
+  // The hash follows the bytes as they arrive; a resumed upload hashes its stored prefix once.
+  hash_ = std::make_unique<core::Sha256>();
+  if (committed_ > 0) {
+    std::ifstream in(part_, std::ios::binary);
+    std::vector<char> buf(1 << 20);
+    std::uint64_t left = committed_;
+    while (left > 0 && in) {
+      in.read(buf.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(left, buf.size())));
+      const auto n = static_cast<std::size_t>(in.gcount());
+      if (n == 0) break;
+      hash_->update(buf.data(), n);
+      left -= n;
+    }
+    if (left != 0) refuse(StatusCode::INTERNAL, "cannot reread the upload's stored part");
+  }
   file_.reset(std::fopen(part_.c_str(), "ab"));
   if (!file_) refuse(StatusCode::INTERNAL, "cannot open the upload's file");
 }
@@ -276,6 +298,7 @@ void Store::Upload::write(std::uint64_t offset, const std::string& data) {
            "the data goes past the object's declared size " + std::to_string(ref_.size()));
   if (!data.empty() && std::fwrite(data.data(), 1, data.size(), file_.get()) != data.size())
     refuse(StatusCode::INTERNAL, "cannot write the upload (disk full?)");
+  hash_->update(data.data(), data.size());
   committed_ += data.size();
 }
 
@@ -297,16 +320,7 @@ void Store::Upload::finish() {
   if (committed_ != ref_.size())
     refuse(StatusCode::FAILED_PRECONDITION, "finish_write at " + std::to_string(committed_) +
                                                 " of " + std::to_string(ref_.size()) + " bytes");
-  core::Sha256 h;
-  {
-    std::ifstream in(part_, std::ios::binary);
-    std::vector<char> buf(1 << 20);
-    while (in) {
-      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      h.update(buf.data(), static_cast<std::size_t>(in.gcount()));
-    }
-  }
-  if (h.finish_hex() != ref_.sha256())
+  if (hash_->finish_hex() != ref_.sha256())
     drop(StatusCode::DATA_LOSS, "the uploaded bytes do not have the declared SHA-256 (corrupted)");
   try {
     check_object_file(part_, ref_.kind(), committed_);

@@ -67,7 +67,9 @@ class Store {
   /// (sha, size, kind); NOT_FOUND if the tenant has no such object.
   fs::path object(const std::string& tenant, const v1::ObjectRef& ref) const;
   /// What is stored of an object: (committed bytes, complete). Validates the reference.
-  std::pair<std::uint64_t, bool> query(const std::string& tenant, const v1::ObjectRef& ref);
+  /// ABORTED while a stream is still writing the object (unless asked by that stream).
+  std::pair<std::uint64_t, bool> query(const std::string& tenant, const v1::ObjectRef& ref,
+                                       bool from_upload = false);
 
   /// The parameters object `sha` of the tenant as a context (cached), under the policy.
   std::shared_ptr<const ckks::Context> context(const std::string& tenant, const std::string& sha);
@@ -98,6 +100,7 @@ class Store {
     fs::path part_;
     std::uint64_t committed_ = 0, max_ = 0;
     bool complete_ = false;
+    std::unique_ptr<core::Sha256> hash_;  // of the committed bytes, fed as they arrive
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr, &std::fclose};
   };
 
