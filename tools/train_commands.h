@@ -14,8 +14,9 @@ class TrainingCommands {
   /// Runs the parsed subcommand, if one of ours; returns false otherwise.
   bool run(int& exit_code);
 
+  struct Impl;  ///< the options, shared by the commands' files (train_impl.h)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
