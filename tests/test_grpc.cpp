@@ -411,4 +411,32 @@ TEST_F(GrpcService, StorageQuotaPerTenant) {
   upload(*b, o.params_ref, o.params);
 }
 
+TEST_F(GrpcService, UnfinishedUploadsReserveTheirDeclaredSize) {
+  const Objects o = objects();
+  char gb[32];  // room for the parameters and one batch, not two
+  std::snprintf(gb, sizeof gb, "%.9f",
+                static_cast<double>(o.params.size() + o.batch.size() * 3 / 2) / 1e9);
+  ServerProcess srv(root / "reserve", certs, {"--insecure", "--quota-gb", gb});
+  auto s = stub(srv.port, "tenant-a");
+  upload(*s, o.params_ref, o.params);
+  // A batch started and left unfinished holds its whole declared size...
+  ASSERT_TRUE(write(*s, o.batch_ref, o.batch.substr(0, 100), 0, false).ok());
+  // ... so a second object of that size does not fit beside it.
+  v1::ObjectRef other = o.batch_ref;
+  const std::string other_bytes = o.batch.substr(0, o.batch.size() - 8) + "xxxxxxxx";
+  other.set_sha256(sha_hex(other_bytes));
+  EXPECT_REFUSED(write(*s, other, other_bytes.substr(0, 100), 0, false),
+                 StatusCode::RESOURCE_EXHAUSTED, "quota");
+  // Resuming the same digest under a smaller declared size restarts it from 0: no write goes
+  // past what is declared now.
+  v1::ObjectRef shrunk = o.batch_ref;
+  shrunk.set_size(10);
+  EXPECT_EQ(query(*s, shrunk).first, 100u);
+  EXPECT_REFUSED(write(*s, shrunk, std::string(20, 'x'), 100, false), StatusCode::INVALID_ARGUMENT,
+                 "committed size 0");
+  EXPECT_REFUSED(write(*s, shrunk, std::string(20, 'x'), 0, false), StatusCode::OUT_OF_RANGE,
+                 "declared size 10");
+  EXPECT_TRUE(srv.alive());
+}
+
 }  // namespace

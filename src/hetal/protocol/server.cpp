@@ -155,10 +155,14 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
     } else {
       ckks::Encryptor pub(s.ctx, s.pk);
       trainer.init(pub);
-      // A fresh run: earlier epochs' messages and checkpoints are not this run's.
-      fs::remove(ck);
-      fs::remove(bundle / "done.json");
-      for (const auto& e : fs::directory_iterator(bundle / "epochs")) fs::remove(e.path());
+      // A fresh run: earlier epochs' messages and checkpoints are not this run's. A resumed
+      // run killed in its first epoch keeps them (its first logits and their decision may be
+      // out already; the redone epoch writes the same logits again).
+      if (!resume) {
+        fs::remove(ck);
+        fs::remove(bundle / "done.json");
+        for (const auto& e : fs::directory_iterator(bundle / "epochs")) fs::remove(e.path());
+      }
     }
     rep.setup_seconds = since(t0);
     const std::size_t nb = m.train_rows.size(), total = m.cfg.max_epochs * nb;
@@ -196,11 +200,14 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
         for (auto& c : trainer.logits(load_val(b)).blocks) logits.push_back(std::move(c.c));
       rep.validation_seconds += since(tv);
       save_cts(s.ctx, trainer.state().model, epoch_file(bundle, "model", e, ".cts"));
+      // The epoch's logits before the checkpoint record: a run killed in between redoes the
+      // epoch (the same steps, the same logits) instead of waiting for a decision on logits
+      // nobody could see.
+      save_cts(s.ctx, logits, epoch_file(bundle, "val", e, ".cts"));
       // Checkpoint: the state first, then the record that names it.
       save_cts(s.ctx, trainer.state().model, sdir / "model.cts");
       save_cts(s.ctx, trainer.state().look, sdir / "look.cts");
       write_text(ck, json{{"epoch_done", e}, {"steps", trainer.state().steps}}.dump());
-      save_cts(s.ctx, logits, epoch_file(bundle, "val", e, ".cts"));
       rep.epoch_seconds.push_back(since(te));
       ++rep.epochs;
       stop = decision(e);

@@ -127,6 +127,7 @@ v1::ObjectRef upload(const Endpoint& ep, v1::Hetal::Stub& stub, const fs::path& 
       do {
         in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
         const auto n = static_cast<std::size_t>(in.gcount());
+        if (n == 0 && at < size) fail(file.string() + ": changed while it was being uploaded");
         v1::WriteRequest r;
         if (first) *r.mutable_object() = ref;
         first = false;
@@ -246,10 +247,12 @@ class GrpcLink final : public ServerLink {
           static_cast<std::uint32_t>(train::features_layout(m.shape, rows[b]).count()), params_sha);
     }
     v1::InferReply rep;
-    call(ep_, "encrypted inference", [&] {
+    {
+      // Not retried: each call is a new computation on the server.
       grpc::ClientContext c;
-      return stub_->Infer(&c, req, &rep);
-    });
+      const grpc::Status st = stub_->Infer(&c, req, &rep);
+      if (!st.ok()) fail_status("encrypted inference", st);
+    }
     if (static_cast<std::size_t>(rep.logits_size()) != rows.size())
       fail("the server answered " + std::to_string(rep.logits_size()) + " batches of logits for " +
            std::to_string(rows.size()));

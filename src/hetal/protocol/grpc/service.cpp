@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <ctime>
 #include <condition_variable>
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <random>
@@ -125,6 +125,20 @@ class Service final : public v1::Hetal::Service {
     detail::write_text(dir / "job.json", j.dump());
   }
 
+  void mark_cancel(const fs::path& dir) {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    std::ifstream in(dir / "job.json");
+    json j = json::parse(in, nullptr, false);
+    if (j.is_discarded()) j = json::object();
+    j["cancel_requested"] = true;
+    detail::write_text(dir / "job.json", j.dump());
+  }
+  bool cancel_requested(const fs::path& dir) const {
+    std::ifstream in(dir / "job.json");
+    const json j = json::parse(in, nullptr, false);
+    return !j.is_discarded() && j.value("cancel_requested", false);
+  }
+
   void enqueue(std::shared_ptr<JobEntry> j) {
     {
       std::lock_guard<std::mutex> lock(queue_mutex_);
@@ -150,13 +164,17 @@ class Service final : public v1::Hetal::Service {
         j = queue_.front();
         queue_.pop_front();
       }
-      run(*j);
+      try {
+        run(*j);
+      } catch (const std::exception& e) {  // e.g. a full disk while recording the state
+        log("job " + j->id.substr(0, 8) + ": " + e.what() + " (left to resume at the next start)");
+      }
     }
   }
 
   void run(JobEntry& j) {
     const std::string who = "job " + j.id.substr(0, 8) + " (tenant " + j.tenant.substr(0, 8) + ")";
-    if (j.cancel) {
+    if (j.cancel || cancel_requested(j.dir)) {
       write_job(j.dir, v1::CANCELLED, "cancelled by the client before it started");
       return;
     }
@@ -210,6 +228,10 @@ class Service final : public v1::Hetal::Service {
         if (!is_hex(id, 32) || !fs::exists(d.path() / "job.json")) continue;
         const v1::Job job = read_job(d.path(), id);
         if (terminal(job.state())) continue;
+        if (cancel_requested(d.path())) {
+          write_job(d.path(), v1::CANCELLED, "cancelled by the client");
+          continue;
+        }
         auto e = std::make_shared<JobEntry>();
         e->tenant = t.path().filename().string();
         e->id = id;
@@ -243,19 +265,39 @@ class Service final : public v1::Hetal::Service {
   }
 
   // ---------------------------------------------------------------- RPCs
-  static std::string tenant(ServerContext* ctx) {
+  /// The authenticated tenant of a call, holding one of its in-flight call slots: a tenant
+  /// cannot take all of the server's threads (watches and streams hold one each).
+  struct Caller {
+    Service* service;
+    std::string name;
+    Caller(Service* s, std::string n) : service(s), name(std::move(n)) {}
+    Caller(const Caller&) = delete;
+    Caller& operator=(const Caller&) = delete;
+    ~Caller() {
+      std::lock_guard<std::mutex> lock(service->calls_mutex_);
+      if (--service->calls_[name] == 0) service->calls_.erase(name);
+    }
+  };
+  std::unique_ptr<Caller> enter(ServerContext* ctx) {
     const auto auth = ctx->auth_context();
     const auto ids =
         auth ? auth->FindPropertyValues(kTenantProperty) : std::vector<grpc::string_ref>{};
     if (ids.empty())
       refuse(StatusCode::UNAUTHENTICATED, "a client certificate with a common name is required");
-    return Store::tenant_of(std::string(ids.front().data(), ids.front().size()));
+    std::string t = Store::tenant_of(std::string(ids.front().data(), ids.front().size()));
+    std::lock_guard<std::mutex> lock(calls_mutex_);
+    if (calls_[t] >= kCallsPerTenant)
+      refuse(StatusCode::RESOURCE_EXHAUSTED,
+             "the tenant has " + std::to_string(kCallsPerTenant) + " calls in flight (the limit)");
+    ++calls_[t];
+    return std::make_unique<Caller>(this, std::move(t));
   }
 
   Status Write(ServerContext* ctx, grpc::ServerReader<v1::WriteRequest>* reader,
                v1::WriteResponse* resp) override {
     return guarded([&] {
-      const std::string t = tenant(ctx);
+      const auto caller = enter(ctx);
+      const std::string& t = caller->name;
       v1::WriteRequest req;
       if (!reader->Read(&req)) refuse(StatusCode::INVALID_ARGUMENT, "an empty upload stream");
       if (!req.has_object())
@@ -282,7 +324,8 @@ class Service final : public v1::Hetal::Service {
   Status QueryWriteStatus(ServerContext* ctx, const v1::QueryWriteStatusRequest* req,
                           v1::QueryWriteStatusResponse* resp) override {
     return guarded([&] {
-      const auto [n, done] = store_.query(tenant(ctx), req->object());
+      const auto caller = enter(ctx);
+      const auto [n, done] = store_.query(caller->name, req->object());
       resp->set_committed_size(n);
       resp->set_complete(done);
       return Status::OK;
@@ -291,8 +334,10 @@ class Service final : public v1::Hetal::Service {
 
   Status Submit(ServerContext* ctx, const v1::SubmitRequest* req, v1::Job* resp) override {
     return guarded([&] {
-      const std::string t = tenant(ctx);
+      const auto caller = enter(ctx);
+      const std::string& t = caller->name;
       const v1::JobSpec& s = req->spec();
+      std::lock_guard<std::mutex> one_submit(submit_mutex_);  // the job quota's check and use
       if (active_jobs(t) >= o_.limits.tenant_jobs)
         refuse(StatusCode::RESOURCE_EXHAUSTED, "the tenant has " +
                                                    std::to_string(o_.limits.tenant_jobs) +
@@ -372,7 +417,8 @@ class Service final : public v1::Hetal::Service {
 
   Status GetJob(ServerContext* ctx, const v1::JobRef* req, v1::Job* resp) override {
     return guarded([&] {
-      *resp = read_job(job_dir(tenant(ctx), req->job_id()), req->job_id());
+      const auto caller = enter(ctx);
+      *resp = read_job(job_dir(caller->name, req->job_id()), req->job_id());
       return Status::OK;
     });
   }
@@ -380,7 +426,8 @@ class Service final : public v1::Hetal::Service {
   Status Watch(ServerContext* ctx, const v1::WatchRequest* req,
                grpc::ServerWriter<v1::WatchEvent>* writer) override {
     return guarded([&] {
-      const fs::path dir = job_dir(tenant(ctx), req->job_id());
+      const auto caller = enter(ctx);
+      const fs::path dir = job_dir(caller->name, req->job_id());
       std::size_t e = req->from_epoch();
       auto last = std::chrono::steady_clock::now();
       while (!ctx->IsCancelled() && !stopping_) {
@@ -417,7 +464,8 @@ class Service final : public v1::Hetal::Service {
 
   Status Decide(ServerContext* ctx, const v1::Decision* req, v1::Job* resp) override {
     return guarded([&] {
-      const fs::path dir = job_dir(tenant(ctx), req->job_id());
+      const auto caller = enter(ctx);
+      const fs::path dir = job_dir(caller->name, req->job_id());
       const v1::Job job = read_job(dir, req->job_id());
       if (req->epoch() >= job.epochs_done())
         refuse(StatusCode::FAILED_PRECONDITION,
@@ -445,9 +493,11 @@ class Service final : public v1::Hetal::Service {
 
   Status Cancel(ServerContext* ctx, const v1::JobRef* req, v1::Job* resp) override {
     return guarded([&] {
-      const std::string t = tenant(ctx);
+      const auto caller = enter(ctx);
+      const std::string& t = caller->name;
       const fs::path dir = job_dir(t, req->job_id());
       if (!terminal(read_job(dir, req->job_id()).state())) {
+        mark_cancel(dir);  // survives a restart: recover() does not run it again
         if (auto e = entry(t, req->job_id())) e->cancel = true;
         // Wait briefly for the worker to record it (at most one training step otherwise).
         for (int i = 0; i < 20 && !terminal(read_job(dir, req->job_id()).state()); ++i)
@@ -474,7 +524,8 @@ class Service final : public v1::Hetal::Service {
   Status Read(ServerContext* ctx, const v1::ReadRequest* req,
               grpc::ServerWriter<v1::ReadResponse>* writer) override {
     return guarded([&] {
-      const fs::path f = output(job_dir(tenant(ctx), req->job_id()), req->name());
+      const auto caller = enter(ctx);
+      const fs::path f = output(job_dir(caller->name, req->job_id()), req->name());
       std::ifstream in(f, std::ios::binary);
       if (!in) refuse(StatusCode::NOT_FOUND, "'" + req->name() + "' is not ready");
       const auto size = fs::file_size(f);
@@ -488,13 +539,16 @@ class Service final : public v1::Hetal::Service {
         r.set_data(buf.data(), static_cast<std::size_t>(in.gcount()));
         if (!writer->Write(r)) return Status(StatusCode::CANCELLED, "the reader left");
       }
+      if (in.bad()) refuse(StatusCode::INTERNAL, "reading '" + req->name() + "' failed");
+      if (ctx->IsCancelled()) return Status(StatusCode::CANCELLED, "cancelled");
       return Status::OK;
     });
   }
 
   Status Infer(ServerContext* ctx, const v1::InferRequest* req, v1::InferReply* resp) override {
     return guarded([&] {
-      const std::string t = tenant(ctx);
+      const auto caller = enter(ctx);
+      const std::string& t = caller->name;
       const fs::path dir = job_dir(t, req->job_id());
       if (req->batches_size() == 0 || req->batches_size() != req->rows_size() ||
           req->batches_size() > 4096)
@@ -519,14 +573,47 @@ class Service final : public v1::Hetal::Service {
       }
       log("job " + req->job_id().substr(0, 8) + ": inference on " + std::to_string(rows.size()) +
           " batches");
-      server_infer_batches(dir.string(), o_.insecure, req->epoch(), rows, in, out);
+      // At most --max-running inferences at once (each loads the job's keys), beside training.
+      {
+        std::unique_lock<std::mutex> lock(infer_mutex_);
+        while (infer_running_ >= std::max<std::size_t>(1, o_.max_running)) {
+          if (ctx->IsCancelled() || stopping_) {
+            fs::remove_all(idir);
+            return Status(StatusCode::CANCELLED, "cancelled while queued");
+          }
+          infer_cv_.wait_for(lock, std::chrono::milliseconds(200));
+        }
+        ++infer_running_;
+      }
+      struct Slot {
+        Service* s;
+        ~Slot() {
+          {
+            std::lock_guard<std::mutex> lock(s->infer_mutex_);
+            --s->infer_running_;
+          }
+          s->infer_cv_.notify_one();
+        }
+      } slot{this};
+      try {
+        server_infer_batches(dir.string(), o_.insecure, req->epoch(), rows, in, out);
+      } catch (...) {
+        std::error_code ec;
+        fs::remove_all(idir, ec);  // nothing half-made stays
+        throw;
+      }
       return Status::OK;
     });
   }
 
   std::atomic<bool> stopping_{false};
+  static constexpr int kCallsPerTenant = 32;
 
  private:
+  std::mutex calls_mutex_, submit_mutex_, infer_mutex_;
+  std::map<std::string, int> calls_;
+  std::condition_variable infer_cv_;
+  std::size_t infer_running_ = 0;
   ServiceOptions o_;
   Store store_;
   std::mutex queue_mutex_, state_mutex_, decision_mutex_;
@@ -548,6 +635,7 @@ int serve(const ServiceOptions& o) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   Service svc(o);
+  svc.recover();  // before any Submit can come in: a job is queued once
   grpc::ServerBuilder b;
   int port = 0;
   b.AddListeningPort(o.listen, server_credentials(o.ca_file, o.cert_file, o.key_file), &port);
@@ -574,7 +662,6 @@ int serve(const ServiceOptions& o) {
   if (!o.port_file.empty()) detail::write_text(o.port_file, std::to_string(port) + "\n");
   svc.log("listening on port " + std::to_string(port) + " (mutual TLS), data in " + o.data_dir +
           (o.insecure ? ", insecure parameters accepted" : ""));
-  svc.recover();
   svc.start_workers();
   int sig = 0;
   sigwait(&sigs, &sig);

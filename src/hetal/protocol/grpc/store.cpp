@@ -185,6 +185,7 @@ std::shared_ptr<const ckks::Context> Store::context(const std::string& tenant,
     refuse(StatusCode::FAILED_PRECONDITION, std::string("parameters refused: ") + e.what());
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  if (contexts_.size() >= 16) contexts_.clear();  // bounded: rebuilt on demand
   contexts_[key] = ctx;
   return ctx;
 }
@@ -221,13 +222,29 @@ std::uint64_t Store::max_size(const std::string& tenant, const v1::ObjectRef& re
   }
 }
 
-std::uint64_t Store::tenant_bytes(const std::string& tenant) const {
+std::uint64_t Store::tenant_bytes(const std::string& tenant, const std::string& except) const {
+  const fs::path t = tenant_dir(tenant);
   std::uint64_t total = 0;
-  for (const char* sub : {"objects", "uploads"}) {
-    const fs::path d = tenant_dir(tenant) / sub;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(d, ec))
-      if (e.is_regular_file()) total += e.file_size();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(t / "objects", ec))
+    if (e.is_regular_file()) total += e.file_size();
+  // An upload counts with its declared size from its start: a reservation, so that uploads
+  // begun side by side cannot together pass the quota.
+  for (const auto& e : fs::directory_iterator(t / "uploads", ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+    if (name.substr(0, 64) == except) continue;
+    std::ifstream in(e.path());
+    const json j = json::parse(in, nullptr, false);
+    if (!j.is_discarded()) total += j.value("size", std::uint64_t{0});
+  }
+  // Job outputs (models, checkpoints, logits); a job's inputs are hard links to the objects.
+  for (auto it = fs::recursive_directory_iterator(t / "jobs", ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    std::error_code e2;
+    if (it->is_regular_file(e2) && fs::hard_link_count(it->path(), e2) == 1)
+      total += it->file_size(e2);
   }
   return total;
 }
@@ -248,18 +265,46 @@ Store::Upload::Upload(Store& store, std::string tenant, v1::ObjectRef ref)
       refuse(StatusCode::ABORTED, "another upload of this object is in progress");
     }
   }
+  try {
+    open();
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(store_.mutex_);
+    store_.writing_.erase(key_);  // a refused upload holds nothing
+    key_.clear();
+    throw;
+  }
+}
+
+void Store::Upload::open() {
   const auto [n, done] = store_.query(tenant_, ref_, true);
   committed_ = n;
   complete_ = done;
   if (complete_) return;
-  if (committed_ == 0 && store_.tenant_bytes(tenant_) + ref_.size() > store_.limits_.tenant_bytes)
-    refuse(StatusCode::RESOURCE_EXHAUSTED, "the tenant's storage quota (" +
-                                               std::to_string(store_.limits_.tenant_bytes) +
-                                               " bytes) would be exceeded");
   const fs::path dir = store_.tenant_dir(tenant_) / "uploads";
   fs::create_directories(dir);
   fs::create_directories(store_.tenant_dir(tenant_) / "objects");
   part_ = dir / (ref_.sha256() + ".part");
+  const fs::path record = part_.string() + ".json";
+  const json declared = {{"size", ref_.size()},
+                         {"kind", static_cast<int>(ref_.kind())},
+                         {"count", ref_.count()},
+                         {"parameters", ref_.parameters_sha256()}};
+  {
+    std::lock_guard<std::mutex> lock(store_.quota_mutex_);
+    // A stored part made under another declaration (or longer than this one) is not resumed.
+    std::ifstream in(record);
+    const json old = json::parse(in, nullptr, false);
+    if (committed_ > 0 && (old.is_discarded() || old != declared || committed_ > ref_.size())) {
+      std::error_code ec;
+      fs::remove(part_, ec);
+      committed_ = 0;
+    }
+    if (store_.tenant_bytes(tenant_, ref_.sha256()) + ref_.size() > store_.limits_.tenant_bytes)
+      refuse(StatusCode::RESOURCE_EXHAUSTED, "the tenant's storage quota (" +
+                                                 std::to_string(store_.limits_.tenant_bytes) +
+                                                 " bytes) would be exceeded");
+    std::ofstream(record) << declared.dump();
+  }
   // The hash follows the bytes as they arrive; a resumed upload hashes its stored prefix once.
   hash_ = std::make_unique<core::Sha256>();
   if (committed_ > 0) {
@@ -268,10 +313,10 @@ Store::Upload::Upload(Store& store, std::string tenant, v1::ObjectRef ref)
     std::uint64_t left = committed_;
     while (left > 0 && in) {
       in.read(buf.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(left, buf.size())));
-      const auto n = static_cast<std::size_t>(in.gcount());
-      if (n == 0) break;
-      hash_->update(buf.data(), n);
-      left -= n;
+      const auto got = static_cast<std::size_t>(in.gcount());
+      if (got == 0) break;
+      hash_->update(buf.data(), got);
+      left -= got;
     }
     if (left != 0) refuse(StatusCode::INTERNAL, "cannot reread the upload's stored part");
   }
@@ -293,7 +338,7 @@ void Store::Upload::write(std::uint64_t offset, const std::string& data) {
     refuse(StatusCode::INVALID_ARGUMENT, "write_offset " + std::to_string(offset) +
                                              " differs from the committed size " +
                                              std::to_string(committed_));
-  if (data.size() > ref_.size() - committed_)
+  if (committed_ > ref_.size() || data.size() > ref_.size() - committed_)
     refuse(StatusCode::OUT_OF_RANGE,
            "the data goes past the object's declared size " + std::to_string(ref_.size()));
   if (!data.empty() && std::fwrite(data.data(), 1, data.size(), file_.get()) != data.size())
@@ -315,6 +360,7 @@ void Store::Upload::finish() {
   const auto drop = [&](StatusCode c, const std::string& msg) {
     std::error_code ec;
     fs::remove(part_, ec);  // a wrong object is not kept: the client starts it again
+    fs::remove(part_.string() + ".json", ec);
     refuse(c, msg);
   };
   if (committed_ != ref_.size())
@@ -348,6 +394,8 @@ void Store::Upload::finish() {
     std::ofstream(tmp) << meta.dump();
     fs::rename(part_, obj);
     fs::rename(tmp, obj.string() + ".json");  // the record last: an object is there once named
+    std::error_code ec;
+    fs::remove(part_.string() + ".json", ec);
   }
   complete_ = true;
 }

@@ -94,6 +94,7 @@ class Store {
     void finish();
 
    private:
+    void open();
     Store& store_;
     std::string tenant_, key_;
     v1::ObjectRef ref_;
@@ -104,14 +105,15 @@ class Store {
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr, &std::fclose};
   };
 
-  /// Bytes the tenant holds in objects and uploads.
-  std::uint64_t tenant_bytes(const std::string& tenant) const;
+  /// Bytes the tenant holds: objects, uploads at their declared sizes (but `except`'s), and
+  /// job outputs.
+  std::uint64_t tenant_bytes(const std::string& tenant, const std::string& except = "") const;
 
  private:
   fs::path root_;
   bool insecure_;
   StoreLimits limits_;
-  mutable std::mutex mutex_;
+  mutable std::mutex mutex_, quota_mutex_;
   std::set<std::string> writing_;  // (tenant/sha) with a live upload stream
   std::map<std::string, std::shared_ptr<const ckks::Context>> contexts_;
 };
