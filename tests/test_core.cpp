@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -9,6 +11,7 @@
 #include "hetal/core/primes.h"
 #include "hetal/core/prng.h"
 #include "hetal/core/sampler.h"
+#include "hetal/core/sha256.h"
 
 using namespace hetal::core;
 
@@ -167,4 +170,24 @@ TEST(Sampler, GaussianMomentsAndBound) {
   }
   EXPECT_NEAR(s / n, 0.0, 0.05);
   EXPECT_NEAR(std::sqrt(s2 / n), 3.2, 0.05);
+}
+
+TEST(Sha256, UpdateFileEqualsUpdateOfTheSameBytes) {
+  const auto path = std::filesystem::temp_directory_path() / "hetal_sha_file.bin";
+  std::string bytes(3 << 20 | 12345, '\0');  // more than one read buffer
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 + 7);
+  std::ofstream(path, std::ios::binary) << bytes;
+  const auto hex = [](const std::string& b) {
+    hetal::core::Sha256 h;
+    h.update(b.data(), b.size());
+    return h.finish_hex();
+  };
+  hetal::core::Sha256 all, prefix;
+  EXPECT_EQ(all.update_file(path.string()), bytes.size());
+  EXPECT_EQ(all.finish_hex(), hex(bytes));
+  EXPECT_EQ(prefix.update_file(path.string(), 1000001), 1000001u);
+  EXPECT_EQ(prefix.finish_hex(), hex(bytes.substr(0, 1000001)));
+  hetal::core::Sha256 missing;
+  EXPECT_EQ(missing.update_file((path.string() + ".none")), 0u);
+  std::filesystem::remove(path);
 }

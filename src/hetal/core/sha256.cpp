@@ -2,7 +2,10 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <fstream>
 #include <stdexcept>
+#include <vector>
 
 namespace hetal::core {
 
@@ -39,6 +42,21 @@ std::string Sha256::finish_hex() {
     s += digits[b & 15];
   }
   return s;
+}
+
+std::uint64_t Sha256::update_file(const std::string& path, std::uint64_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> buf(1 << 20);
+  std::uint64_t done = 0;
+  while (in && done < max_bytes) {
+    in.read(buf.data(),
+            static_cast<std::streamsize>(std::min<std::uint64_t>(max_bytes - done, buf.size())));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    if (got == 0) break;
+    update(buf.data(), got);
+    done += got;
+  }
+  return done;
 }
 
 }  // namespace hetal::core

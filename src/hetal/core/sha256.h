@@ -17,6 +17,9 @@ class Sha256 {
   Sha256& operator=(const Sha256&) = delete;
 
   void update(const void* data, std::size_t bytes);
+  /// Feeds the first `max_bytes` bytes of a file (all of it by default); returns how many were
+  /// read (fewer if the file is shorter; 0 if it cannot be opened).
+  std::uint64_t update_file(const std::string& path, std::uint64_t max_bytes = UINT64_MAX);
   /// The digest of everything fed so far; the object cannot be updated afterwards.
   std::array<std::uint8_t, 32> finish();
   /// finish() as 64 lowercase hex digits.

@@ -63,16 +63,9 @@ void call(const Endpoint& ep, const std::string& what, F&& f) {
 }
 
 std::pair<std::string, std::uint64_t> hash_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) fail(p.string() + ": cannot open");
+  if (!fs::is_regular_file(p)) fail(p.string() + ": cannot open");
   core::Sha256 h;
-  std::vector<char> buf(1 << 20);
-  std::uint64_t n = 0;
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    h.update(buf.data(), static_cast<std::size_t>(in.gcount()));
-    n += static_cast<std::uint64_t>(in.gcount());
-  }
+  const std::uint64_t n = h.update_file(p.string());
   return {h.finish_hex(), n};
 }
 

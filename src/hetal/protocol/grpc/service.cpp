@@ -115,28 +115,30 @@ class Service final : public v1::Hetal::Service {
     return job;
   }
 
+  /// The job's record (job.json), an empty object when it is missing or unreadable.
+  static json record(const fs::path& dir) {
+    std::ifstream in(dir / "job.json");
+    json j = json::parse(in, nullptr, false);
+    return j.is_object() ? j : json::object();
+  }
+  /// Read, change, write back atomically (one writer at a time).
+  void update_record(const fs::path& dir, const std::function<void(json&)>& change) {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    json j = record(dir);
+    change(j);
+    detail::write_text(dir / "job.json", j.dump());
+  }
   void write_job(const fs::path& dir, v1::JobState s, const std::string& message) {
-    std::lock_guard<std::mutex> lock(state_mutex_);
-    std::ifstream in(dir / "job.json");
-    json j = json::parse(in, nullptr, false);
-    if (j.is_discarded()) j = json::object();
-    j["state"] = state_name(s);
-    j["message"] = message;
-    detail::write_text(dir / "job.json", j.dump());
+    update_record(dir, [&](json& j) {
+      j["state"] = state_name(s);
+      j["message"] = message;
+    });
   }
-
   void mark_cancel(const fs::path& dir) {
-    std::lock_guard<std::mutex> lock(state_mutex_);
-    std::ifstream in(dir / "job.json");
-    json j = json::parse(in, nullptr, false);
-    if (j.is_discarded()) j = json::object();
-    j["cancel_requested"] = true;
-    detail::write_text(dir / "job.json", j.dump());
+    update_record(dir, [](json& j) { j["cancel_requested"] = true; });
   }
-  bool cancel_requested(const fs::path& dir) const {
-    std::ifstream in(dir / "job.json");
-    const json j = json::parse(in, nullptr, false);
-    return !j.is_discarded() && j.value("cancel_requested", false);
+  static bool cancel_requested(const fs::path& dir) {
+    return record(dir).value("cancel_requested", false);
   }
 
   void enqueue(std::shared_ptr<JobEntry> j) {

@@ -307,19 +307,8 @@ void Store::Upload::open() {
   }
   // The hash follows the bytes as they arrive; a resumed upload hashes its stored prefix once.
   hash_ = std::make_unique<core::Sha256>();
-  if (committed_ > 0) {
-    std::ifstream in(part_, std::ios::binary);
-    std::vector<char> buf(1 << 20);
-    std::uint64_t left = committed_;
-    while (left > 0 && in) {
-      in.read(buf.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(left, buf.size())));
-      const auto got = static_cast<std::size_t>(in.gcount());
-      if (got == 0) break;
-      hash_->update(buf.data(), got);
-      left -= got;
-    }
-    if (left != 0) refuse(StatusCode::INTERNAL, "cannot reread the upload's stored part");
-  }
+  if (committed_ > 0 && hash_->update_file(part_.string(), committed_) != committed_)
+    refuse(StatusCode::INTERNAL, "cannot reread the upload's stored part");
   file_.reset(std::fopen(part_.c_str(), "ab"));
   if (!file_) refuse(StatusCode::INTERNAL, "cannot open the upload's file");
 }
