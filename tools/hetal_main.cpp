@@ -1,6 +1,7 @@
 // hetal: command-line front end.
 //   hetal demo                      encrypted training end to end on MNIST (the main job)
 //   hetal client ... / server ...   the training protocol's two roles (train_commands.h)
+//   hetal cryptotl ...              CryptoTL mode: server's lower network, client's upper layers
 //   hetal tour                      engine tour at the production parameters
 //   hetal params                    parameter chain and security verdict
 //   hetal keygen / encrypt / eval / decrypt
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "cryptotl_commands.h"
 #include "feature_commands.h"
 #include "hetal/ckks/context.h"
 #include "hetal/ckks/encoder.h"
@@ -430,6 +432,7 @@ int main(int argc, char** argv) {
 
   cli::TrainingCommands training(app, insecure);
   cli::FeatureCommands feature_commands(app);
+  cli::CryptotlCommands cryptotl(app, insecure);
 
   try {
     app.parse(argc, argv);
@@ -439,6 +442,7 @@ int main(int argc, char** argv) {
   try {
     if (int code = 0; training.run(code)) return code;
     if (int code = 0; feature_commands.run(code)) return code;
+    if (int code = 0; cryptotl.run(code)) return code;
     if (*tour) return run_tour(preset, insecure);
     if (*params) {
       print_params(

@@ -26,12 +26,25 @@ void ServeCommand::add(CLI::App* server) {
   app->add_option("--quota-gb", quota_gb, "storage per tenant (GB)")->capture_default_str();
   app->add_option("--quota-jobs", o.limits.tenant_jobs, "queued or running jobs per tenant")
       ->capture_default_str();
+  app->add_option("--cryptotl-model", o.cryptotl_model,
+                  "CryptoTL: serve this private lower network (hetal cryptotl server-train)");
+  app->add_option("--cryptotl-dp-epsilon", dp.epsilon,
+                  "CryptoTL: Gaussian noise for (epsilon, delta)-DP on every output row (0: none)");
+  app->add_option("--cryptotl-dp-delta", dp.delta, "")->capture_default_str();
+  app->add_option("--cryptotl-dp-input-radius", dp.input_radius,
+                  "the inputs' L2 ball for the sensitivity (0: the box [lo, hi]^d)")
+      ->capture_default_str();
+  app->add_option("--cryptotl-dp-input-lo", dp.input_lo, "")->capture_default_str();
+  app->add_option("--cryptotl-dp-input-hi", dp.input_hi, "")->capture_default_str();
 }
 
 int ServeCommand::run(bool insecure) {
   options.insecure = insecure;
   if (!(quota_gb > 0)) throw CLI::ValidationError("--quota-gb", "must be positive");
   options.limits.tenant_bytes = static_cast<std::uint64_t>(quota_gb * 1e9);
+  if (dp.epsilon < 0)
+    throw CLI::ValidationError("--cryptotl-dp-epsilon", "must be positive (0: no noise)");
+  if (dp.epsilon > 0) options.cryptotl_dp = dp;
   return protocol::grpc_transport::serve(options);
 }
 

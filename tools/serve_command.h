@@ -11,6 +11,7 @@ struct ServeCommand {
   CLI::App* app = nullptr;
   protocol::grpc_transport::ServiceOptions options;
   double quota_gb = 64;
+  protocol::cryptotl::DpOptions dp;
   void add(CLI::App* server);
   /// The exit code.
   int run(bool insecure);

@@ -1,5 +1,8 @@
 #include "hetal/data/npy.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <bit>
 #include <cstring>
 #include <filesystem>
@@ -37,9 +40,16 @@ std::string raw(const std::vector<T>& v) {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
+void create_owner_only_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot create '" + path + "'");
+  ::close(fd);
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes, bool owner_only) {
   std::random_device rd;
   const std::string tmp = path + ".tmp-" + std::to_string(rd());
+  if (owner_only) create_owner_only_file(tmp);  // never readable by others, not even briefly
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw std::runtime_error("cannot write '" + path + "': cannot create '" + tmp + "'");

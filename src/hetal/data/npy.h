@@ -16,8 +16,11 @@ void save_npy_f32(const std::string& path, std::size_t rows, std::size_t cols,
 /// 1-D int64 vector.
 void save_npy_i64(const std::string& path, const std::vector<std::int64_t>& values);
 
-/// Writes `bytes` to `path` atomically (temporary name in the same folder, fsync, rename).
+/// Writes `bytes` to `path` atomically (temporary name in the same folder, then rename); with
+/// owner_only the file is created with mode 0600 before a byte is written.
 /// Throws std::runtime_error naming the file on failure.
-void write_file_atomic(const std::string& path, const std::string& bytes);
+void write_file_atomic(const std::string& path, const std::string& bytes, bool owner_only = false);
+/// Creates an empty file with mode 0600 (O_EXCL: an existing file is an error).
+void create_owner_only_file(const std::string& path);
 
 }  // namespace hetal::data

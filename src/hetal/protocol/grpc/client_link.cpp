@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "hetal/protocol/bundle.h"
+#include "hetal/protocol/cryptotl/transfer.h"
 #include "hetal/protocol/grpc/tls.h"
 #include "hetal/protocol/messages/hetal.grpc.pb.h"
 
@@ -386,6 +387,41 @@ std::string job_status(const Endpoint& ep, const std::string& job_id) {
 }
 std::string cancel_job(const Endpoint& ep, const std::string& job_id) {
   return job_line(ep, job_id, true);
+}
+
+v1::TransferResult cryptotl_forward(const Endpoint& ep, const std::string& bundle_dir) {
+  const fs::path bundle(bundle_dir);
+  v1::TransferSpec spec;
+  detail::read_message(bundle / "transfer.json", spec);
+  if (spec.format() != cryptotl::kFormat || spec.version() != cryptotl::kVersion)
+    fail((bundle / "transfer.json").string() + ": not a version-1 CryptoTL request");
+  auto stub = connect(ep);
+  *spec.mutable_parameters() = upload(ep, *stub, bundle / "params.bin", v1::PARAMETERS, 0, "");
+  const std::string ps = spec.parameters().sha256();
+  *spec.mutable_relin_key() = upload(ep, *stub, bundle / "relin.key", v1::RELIN_KEY, 1, ps);
+  *spec.mutable_galois_keys() = upload(ep, *stub, bundle / "galois.key", v1::GALOIS_KEYS,
+                                       galois_count(bundle / "galois.key"), ps);
+  for (auto& s : *spec.mutable_splits()) {
+    cryptotl::check_split_name(s.name());
+    *s.mutable_inputs() = upload(ep, *stub, bundle / ("inputs-" + s.name() + ".cts"),
+                                 v1::INFERENCE_BATCH, s.ciphertexts(), ps);
+  }
+  v1::TransferResult r;
+  {
+    // Not retried: each call is a run of its own.
+    grpc::ClientContext ctx;
+    const grpc::Status st = stub->Forward(&ctx, spec, &r);
+    if (!st.ok()) fail_status("CryptoTL forward", st);
+  }
+  fs::remove(bundle / "result.json");  // as server_forward: written last
+  for (const auto& s : r.splits()) {
+    cryptotl::check_split_name(s.name());
+    if (s.outputs() != "outputs-" + s.name())
+      fail("the service named an output '" + s.outputs() + "'");
+    download(ep, *stub, r.job_id(), s.outputs(), bundle / (s.outputs() + ".cts"));
+  }
+  detail::write_message(bundle / "result.json", r);
+  return r;
 }
 
 }  // namespace hetal::protocol::grpc_transport

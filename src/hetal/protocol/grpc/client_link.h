@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "hetal/protocol/messages/hetal.pb.h"
 #include "hetal/protocol/protocol.h"
 
 namespace hetal::protocol::grpc_transport {
@@ -35,5 +36,11 @@ std::unique_ptr<ServerLink> grpc_link(const Endpoint& ep, const std::string& bun
 /// The job's state as one line ("RUNNING, 2 epochs done"), and cancellation.
 std::string job_status(const Endpoint& ep, const std::string& job_id);
 std::string cancel_job(const Endpoint& ep, const std::string& job_id);
+
+/// CryptoTL over gRPC: uploads a bundle folder's parameters, evaluation keys and inputs
+/// (client_encrypt wrote them; objects already held are not sent again), has the service run
+/// its lower network on them, and downloads the outputs and result.json into the bundle: the
+/// same files `hetal cryptotl forward` writes on the directory transport.
+v1::TransferResult cryptotl_forward(const Endpoint& ep, const std::string& bundle_dir);
 
 }  // namespace hetal::protocol::grpc_transport

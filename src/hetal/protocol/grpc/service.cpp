@@ -13,8 +13,10 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <set>
 #include <thread>
 
+#include "hetal/cryptotl/encrypted_network.h"
 #include "hetal/protocol/bundle.h"
 #include "hetal/protocol/grpc/tls.h"
 #include "hetal/protocol/messages/hetal.grpc.pb.h"
@@ -73,7 +75,32 @@ struct JobEntry {
 
 class Service final : public v1::Hetal::Service {
  public:
-  explicit Service(const ServiceOptions& o) : o_(o), store_(o.data_dir, o.insecure, o.limits) {}
+  explicit Service(const ServiceOptions& o) : o_(o), store_(o.data_dir, o.insecure, o.limits) {
+    if (!o.cryptotl_model.empty()) {
+      try {
+        lower_ = nn::load_lower_network(o.cryptotl_model);
+      } catch (const std::invalid_argument& e) {
+        throw ProtocolError(e.what());
+      }
+      has_lower_ = true;
+    }
+    if (o.cryptotl_dp) {  // refused at start-up, not at the first Forward
+      if (!has_lower_) throw ProtocolError("--cryptotl-dp-epsilon needs --cryptotl-model");
+      try {
+        (void)cryptotl_sigma();
+      } catch (const std::invalid_argument& e) {
+        throw ProtocolError(e.what());
+      }
+    }
+  }
+
+  double cryptotl_sigma() const {
+    const auto& d = *o_.cryptotl_dp;
+    return hetal::cryptotl::gaussian_sigma(
+        d.epsilon, d.delta,
+        hetal::cryptotl::output_sensitivity(nn::fuse(lower_),
+                                            {d.input_lo, d.input_hi, d.input_radius}));
+  }
 
   void log(const std::string& line) const {
     if (o_.log) {
@@ -520,6 +547,9 @@ class Service final : public v1::Hetal::Service {
                                 ".cts");
     if (std::regex_match(name, m, infer_re))
       return dir / "infer" / m[1].str() / ("logits-" + m[2].str() + ".cts");
+    static const std::regex outputs_re("outputs-[a-z0-9_-]{1,32}");  // a CryptoTL forward's
+    if (std::regex_match(name, outputs_re) && fs::exists(dir / "transfer.json"))
+      return dir / (name + ".cts");
     refuse(StatusCode::INVALID_ARGUMENT, "no output is named '" + name.substr(0, 64) + "'");
   }
 
@@ -576,27 +606,11 @@ class Service final : public v1::Hetal::Service {
       log("job " + req->job_id().substr(0, 8) + ": inference on " + std::to_string(rows.size()) +
           " batches");
       // At most --max-running inferences at once (each loads the job's keys), beside training.
-      {
-        std::unique_lock<std::mutex> lock(infer_mutex_);
-        while (infer_running_ >= std::max<std::size_t>(1, o_.max_running)) {
-          if (ctx->IsCancelled() || stopping_) {
-            fs::remove_all(idir);
-            return Status(StatusCode::CANCELLED, "cancelled while queued");
-          }
-          infer_cv_.wait_for(lock, std::chrono::milliseconds(200));
-        }
-        ++infer_running_;
+      const auto slot = evaluation_slot(ctx);
+      if (!slot) {
+        fs::remove_all(idir);
+        return Status(StatusCode::CANCELLED, "cancelled while queued");
       }
-      struct Slot {
-        Service* s;
-        ~Slot() {
-          {
-            std::lock_guard<std::mutex> lock(s->infer_mutex_);
-            --s->infer_running_;
-          }
-          s->infer_cv_.notify_one();
-        }
-      } slot{this};
       try {
         server_infer_batches(dir.string(), o_.insecure, req->epoch(), rows, in, out);
       } catch (...) {
@@ -604,6 +618,72 @@ class Service final : public v1::Hetal::Service {
         fs::remove_all(idir, ec);  // nothing half-made stays
         throw;
       }
+      return Status::OK;
+    });
+  }
+
+  // CryptoTL (issue 15): the service's lower network on a tenant's uploaded inputs, run at once
+  // as a job of its own (tenants/<t>/jobs/<id>: transfer.json, the outputs, then job.json DONE),
+  // so that Read serves the outputs and the quota counts them.
+  Status Forward(ServerContext* ctx, const v1::TransferSpec* req,
+                 v1::TransferResult* resp) override {
+    return guarded([&] {
+      const auto caller = enter(ctx);
+      const std::string& t = caller->name;
+      if (!has_lower_)
+        refuse(StatusCode::FAILED_PRECONDITION,
+               "this service has no CryptoTL model (hetal server serve --cryptotl-model)");
+      if (req->splits_size() == 0 || req->splits_size() > 64)
+        refuse(StatusCode::INVALID_ARGUMENT, "1 to 64 splits");
+      auto object = [&](const v1::ObjectRef& ref, v1::ObjectKind kind, const char* what) {
+        if (ref.kind() != kind)
+          refuse(StatusCode::INVALID_ARGUMENT, std::string(what) + " has the wrong kind");
+        if (kind != v1::PARAMETERS && ref.parameters_sha256() != req->parameters().sha256())
+          refuse(StatusCode::INVALID_ARGUMENT,
+                 std::string(what) + " was made under other parameters");
+        return store_.object(t, ref);
+      };
+      cryptotl::ForwardFiles files{
+          object(req->parameters(), v1::PARAMETERS, "the parameters"),
+          object(req->relin_key(), v1::RELIN_KEY, "the relinearization key"),
+          object(req->galois_keys(), v1::GALOIS_KEYS, "the Galois keys"),
+          {}};
+      std::set<std::string> names;
+      const std::string id = random_id();
+      const fs::path dir = store_.tenant_dir(t) / "jobs" / id;
+      for (const auto& sp : req->splits()) {
+        cryptotl::check_split_name(sp.name());
+        if (!names.insert(sp.name()).second)
+          refuse(StatusCode::INVALID_ARGUMENT, "split '" + sp.name() + "' twice");
+        files.splits.push_back({sp.name(), sp.rows(),
+                                object(sp.inputs(), v1::INFERENCE_BATCH, "a split's inputs"),
+                                dir / ("outputs-" + sp.name() + ".cts")});
+      }
+      if (store_.tenant_bytes(t) > store_.limits().tenant_bytes)
+        refuse(StatusCode::RESOURCE_EXHAUSTED, "the tenant's storage quota is used up");
+      const auto slot = evaluation_slot(ctx);
+      if (!slot) return Status(StatusCode::CANCELLED, "cancelled while queued");
+      fs::create_directories(dir);
+      try {
+        detail::write_message(dir / "transfer.json", *req);
+        cryptotl::ForwardOptions fo;
+        fo.insecure = o_.insecure;
+        fo.dp = o_.cryptotl_dp;
+        *resp = cryptotl::run_forward(lower_, *req, files, fo);
+        resp->set_job_id(id);
+        for (auto& sp : *resp->mutable_splits()) sp.set_outputs("outputs-" + sp.name());
+        update_record(dir, [](json& j) {
+          j["state"] = state_name(v1::DONE);
+          j["message"] = "CryptoTL forward";
+        });
+      } catch (...) {
+        std::error_code ec;
+        fs::remove_all(dir, ec);  // nothing half-made stays
+        throw;
+      }
+      log("cryptotl " + id.substr(0, 8) + ": lower network on " +
+          std::to_string(req->splits_size()) + " splits in " + std::to_string(resp->seconds()) +
+          " s");
       return Status::OK;
     });
   }
@@ -623,6 +703,26 @@ class Service final : public v1::Hetal::Service {
   std::deque<std::shared_ptr<JobEntry>> queue_;
   std::map<std::string, std::shared_ptr<JobEntry>> entries_;
   std::vector<std::thread> workers_;
+  nn::LowerNetwork lower_;
+  bool has_lower_ = false;
+
+  // One of --max-running evaluation slots (inference, CryptoTL forward); released when the
+  // returned holder goes; null if the call was cancelled (or the service stops) while waiting.
+  std::shared_ptr<void> evaluation_slot(ServerContext* ctx) {
+    std::unique_lock<std::mutex> lock(infer_mutex_);
+    while (infer_running_ >= std::max<std::size_t>(1, o_.max_running)) {
+      if (ctx->IsCancelled() || stopping_) return nullptr;
+      infer_cv_.wait_for(lock, std::chrono::milliseconds(200));
+    }
+    ++infer_running_;
+    return std::shared_ptr<void>(this, [](Service* s) {
+      {
+        std::lock_guard<std::mutex> l(s->infer_mutex_);
+        --s->infer_running_;
+      }
+      s->infer_cv_.notify_one();
+    });
+  }
 };
 
 }  // namespace

@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "hetal/protocol/cryptotl/transfer.h"
 #include "hetal/protocol/grpc/store.h"
 
 namespace hetal::protocol::grpc_transport {
@@ -22,7 +24,9 @@ struct ServiceOptions {
   double heartbeat_s = 15;                   ///< watch streams send a heartbeat at least this often
   std::string port_file;                     ///< where the bound port is written once listening
   StoreLimits limits;
-  std::function<void(const std::string&)> log;  ///< one line per event (stderr when empty)
+  std::string cryptotl_model;  ///< CryptoTL: the service's private lower network (empty: none)
+  std::optional<cryptotl::DpOptions> cryptotl_dp;  ///< noise on every Forward's outputs
+  std::function<void(const std::string&)> log;     ///< one line per event (stderr when empty)
 };
 
 /// Runs the service until SIGINT or SIGTERM (then running jobs stop where they are, to resume
