@@ -74,6 +74,8 @@ cp -r bundle skasrelin && cp client/secret.key skasrelin/relin.key
 refused "relin.key" "$HETAL" cryptotl forward --model model.tln --bundle skasrelin
 refused "split name" "$HETAL" cryptotl encrypt --dataset reuters-corn --name ../x --client client --bundle bundle
 refused "no result.json" "$HETAL" cryptotl client-train --client client2 --bundle bundle3 --out y.pt
+cp -r bundle noinputs && rm noinputs/inputs-train.cts
+refused "inputs-train.cts: missing" "$HETAL" cryptotl forward --model model.tln --bundle noinputs
 # outputs of inputs the client has since replaced (same size: Reuters grain's 604 test rows)
 "$HETAL" cryptotl encrypt --dataset reuters-grain --split test --client client --bundle bundle >/dev/null
 refused "other inputs" "$HETAL" cryptotl predict --client client --bundle bundle --model upper.pt --split test

@@ -98,6 +98,8 @@ v1::TransferResult run_forward(const nn::LowerNetwork& net, const v1::TransferSp
       fail("split '" + s.name + "': " + std::to_string(want.ciphertexts()) + " ciphertexts for " +
            std::to_string(s.rows) + " rows, expected " + std::to_string(n));
     // The outputs name the inputs they were computed from (the client checks it on decrypt).
+    if (!fs::is_regular_file(s.inputs))
+      fail(s.inputs.string() + ": missing (encrypt the split first)");
     core::Sha256 in_hash;
     in_hash.update_file(s.inputs.string());
     if (in_hash.finish_hex() != want.inputs().sha256())
