@@ -56,24 +56,27 @@ std::string key_path(const fs::path& bundle, std::size_t i) {
 }
 
 std::vector<ckks::Ciphertext> load_cts(const ckks::Context& ctx, const fs::path& path,
-                                       std::size_t count) {
+                                       std::size_t count, core::Sha256* hash) {
   std::vector<ckks::Ciphertext> out;
   try {
-    ckks::detail::read_file(path.string(), [&](std::istream& in) {
-      for (std::size_t i = 0; i < count; ++i) {
-        unsigned char h[8] = {};
-        const auto pos = in.tellg();
-        in.read(reinterpret_cast<char*>(h), 8);
-        if (in.gcount() != 8)
-          fail(path.string() + ": holds " + std::to_string(i) + " ciphertexts, expected " +
-               std::to_string(count));
-        in.seekg(pos);
-        if (h[6] == static_cast<unsigned char>(ckks::ObjectType::SeededCiphertext))
-          out.push_back(ckks::expand(ctx, ckks::load_seeded_ciphertext(ctx, in)));
-        else
-          out.push_back(ckks::load_ciphertext(ctx, in));
-      }
-    });
+    ckks::detail::read_file(
+        path.string(),
+        [&](std::istream& in) {
+          for (std::size_t i = 0; i < count; ++i) {
+            unsigned char h[8] = {};
+            const auto pos = in.tellg();
+            in.read(reinterpret_cast<char*>(h), 8);
+            if (in.gcount() != 8)
+              fail(path.string() + ": holds " + std::to_string(i) + " ciphertexts, expected " +
+                   std::to_string(count));
+            in.seekg(pos);
+            if (h[6] == static_cast<unsigned char>(ckks::ObjectType::SeededCiphertext))
+              out.push_back(ckks::expand(ctx, ckks::load_seeded_ciphertext(ctx, in)));
+            else
+              out.push_back(ckks::load_ciphertext(ctx, in));
+          }
+        },
+        hash);
   } catch (const ckks::SerializationError& e) {
     fail(e.what());
   }

@@ -65,17 +65,23 @@ X load_key(const ckks::Context& ctx, const fs::path& p, core::Sha256* hash = nul
 /// The bundle's key file number i of kKeyFiles.
 std::string key_path(const fs::path& bundle, std::size_t i);
 
-/// A list of ciphertexts (full or seeded) as one file of consecutive objects.
+/// A list of ciphertexts (full or seeded) as one file of consecutive objects; `hash` is fed the
+/// file's bytes as they are written.
 template <class C>
-void save_cts(const ckks::Context& ctx, const std::vector<C>& cts, const fs::path& path) {
-  ckks::detail::write_file_atomically(path.string(), false, [&](std::ostream& out) {
-    for (const auto& c : cts) ckks::save(ctx, c, out);
-  });
+void save_cts(const ckks::Context& ctx, const std::vector<C>& cts, const fs::path& path,
+              core::Sha256* hash = nullptr) {
+  ckks::detail::write_file_atomically(
+      path.string(), false,
+      [&](std::ostream& out) {
+        for (const auto& c : cts) ckks::save(ctx, c, out);
+      },
+      hash);
 }
 
-/// `count` ciphertexts (full or seeded objects, in any mix) from one file.
+/// `count` ciphertexts (full or seeded objects, in any mix) from one file; `hash` is fed the whole
+/// file as it is read.
 std::vector<ckks::Ciphertext> load_cts(const ckks::Context& ctx, const fs::path& path,
-                                       std::size_t count);
+                                       std::size_t count, core::Sha256* hash = nullptr);
 
 /// The ciphertexts as an encrypted matrix in layout `l` (their count and slots checked).
 matrix::EncMatrix as_matrix(const matrix::Layout& l, std::vector<ckks::Ciphertext> cts,

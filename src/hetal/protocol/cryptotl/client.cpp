@@ -106,9 +106,9 @@ void client_encrypt(const fs::path& client, const fs::path& bundle, const std::s
       copy_atomically(client / f, bundle / f);
   }
   const fs::path inputs = bundle / ("inputs-" + split + ".cts");
-  detail::save_cts(ctx, cts, inputs);
   core::Sha256 hash;  // the outputs must name these inputs (client_decrypt checks it)
-  const std::uint64_t size = hash.update_file(inputs.string());
+  detail::save_cts(ctx, cts, inputs, &hash);
+  const std::uint64_t size = fs::file_size(inputs);
   const std::string digest = hash.finish_hex();
   detail::write_text(client / ("inputs-" + split + ".sha256"), digest + "\n");
   data::save_npy_i64((client / ("labels-" + split + ".npy")).string(), data.y);

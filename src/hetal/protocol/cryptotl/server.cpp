@@ -100,11 +100,10 @@ v1::TransferResult run_forward(const nn::LowerNetwork& net, const v1::TransferSp
     // The outputs name the inputs they were computed from (the client checks it on decrypt).
     if (!fs::is_regular_file(s.inputs))
       fail(s.inputs.string() + ": missing (encrypt the split first)");
-    core::Sha256 in_hash;
-    in_hash.update_file(s.inputs.string());
+    core::Sha256 in_hash;  // fed as the file is read: no second pass over it
+    auto cts = detail::load_cts(ctx, s.inputs, n, &in_hash);
     if (in_hash.finish_hex() != want.inputs().sha256())
       fail(s.inputs.string() + ": does not hash to the request's inputs digest");
-    auto cts = detail::load_cts(ctx, s.inputs, n);
     std::vector<ckks::Ciphertext> outs;
     try {
       outs = enc_net->forward_all(ev, cts, rlk, gk);
