@@ -1,6 +1,8 @@
 // CryptoTL's encrypted lower network (issue 15): latency of one full ciphertext of samples and
 // throughput over many, at the 128-bit C14 parameters, for GloVe's d = 100 and Spambase's d = 57.
 //   bench_cryptotl [repeats=3] [ciphertexts=16]
+//   bench_cryptotl [repeats=3] 0 b16   the network as HETAL's input at B16-H192 (N = 2^16,
+//                                      compact diagonals, bias column, a batch of 256 samples)
 // Weights are random (the cost does not depend on them); every figure is min-max over repeats.
 #include <omp.h>
 
@@ -9,6 +11,7 @@
 #include <cstdlib>
 #include <random>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "bench_util.h"
@@ -50,9 +53,60 @@ struct Range {
 
 }  // namespace
 
+namespace {
+// The mode that never decrypts: what the HETAL server adds to each batch it reads.
+int bench_b16(int repeats) {
+  const int threads = omp_get_max_threads();
+  const ckks::Context ctx(ckks::Parameters::preset(ckks::Preset::B16_H192));
+  const ckks::Encoder enc(ctx);
+  const ckks::Evaluator ev(ctx);
+  const std::size_t d = 100, level = ctx.user_top_level();
+  const auto net = random_network(d);
+  auto t0 = Clock::now();
+  const cryptotl::EncryptedLowerNetwork enc_net(
+      ctx, enc, net, level, cryptotl::NetworkOptions{.compact = true, .bias_column = true});
+  const double build = seconds_since(t0);
+  const auto& pk = enc_net.packing();
+  ckks::KeyGenerator kg(ctx);
+  const auto sk = kg.secret_key();
+  const auto rlk = kg.relin_key(sk);
+  t0 = Clock::now();
+  const auto gk = kg.galois_keys(sk, cryptotl::required_rotations(ctx, enc, d), false, level);
+  const double keygen = seconds_since(t0);
+  ckks::Encryptor encryptor(ctx, sk);
+  std::vector<float> x(pk.per_ciphertext * d);
+  std::mt19937 g(1);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto& v : x) v = u(g);
+  const auto ct = encryptor.encrypt(
+      enc.encode(std::span<const double>(pk.pack(x, 0, pk.per_ciphertext, ctx.max_slots())), level,
+                 ctx.default_scale()));
+  Range full, partial;
+  for (int r = 0; r < repeats; ++r) {
+    t0 = Clock::now();
+    (void)enc_net.forward(ev, ct, rlk, gk, pk.per_ciphertext);
+    full.add(seconds_since(t0));
+    t0 = Clock::now();  // a short batch: its masked transform is built on first use
+    (void)enc_net.forward(ev, ct, rlk, gk, pk.per_ciphertext - 1 - static_cast<std::size_t>(r));
+    partial.add(seconds_since(t0));
+  }
+  std::printf(
+      "B16-H192: N = 2^16, d = %zu, %zu samples per batch ciphertext, %d threads, %d repeats\n", d,
+      pk.per_ciphertext, threads, repeats);
+  std::printf(
+      "| network built (s) | %zu Galois keys (s) | forward, full batch (s) | forward, short batch "
+      "incl. its transform (s) |\n",
+      gk.keys.size());
+  std::printf("|---|---|---|---|\n| %.2f | %.2f | %.2f–%.2f | %.2f–%.2f |\n", build, keygen,
+              full.lo, full.hi, partial.lo, partial.hi);
+  return 0;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 3;
   const std::size_t cts = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 16;
+  if (argc > 3 && std::string(argv[3]) == "b16") return bench_b16(repeats);
   const int threads = omp_get_max_threads();
   const ckks::Context ctx(cryptotl::default_parameters());
   const ckks::Encoder enc(ctx);

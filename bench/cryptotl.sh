@@ -9,14 +9,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 hetal=$src/build/hetal
 work=${1:-$(mktemp -d)}
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-measure() {  # measure NAME command...
-  local name=$1
-  shift
-  /usr/bin/time -v "$@" >"$name.out" 2>"$name.time"
-  printf '| %s | %s | %.0f MB |\n' "$name" \
-    "$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$name.time")" \
-    "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$name.time" | awk '{print $1 / 1000}')"
-}
+source "$src/bench/measure.sh"
 echo "| step | wall | peak RSS |"
 echo "|---|---|---|"
 measure server-train "$hetal" cryptotl server-train --dataset reuters-grain --out model.tln

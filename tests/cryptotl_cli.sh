@@ -5,16 +5,11 @@
 # errors a user hits (a corrupt model file, mismatched dimensions, swapped keys, another client's
 # outputs, a secret key in the bundle, bad split names, a bundle without outputs).
 set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
 work=$1
 rm -rf "$work" && mkdir -p "$work"
 cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-refused() {  # refused <grep pattern> <command...>: non-zero exit and the message on stderr
-  local pattern=$1
-  shift
-  if "$@" >out.txt 2>err.txt; then fail "accepted: $*"; fi
-  grep -q "$pattern" err.txt || fail "message for '$*' lacks '$pattern': $(cat err.txt)"
-}
+source "$src/tests/cli_checks.sh"
 
 "$HETAL" cryptotl server-train --dataset reuters-grain --out model.tln --epochs 30 --seed 1 >log.txt
 [[ $(stat -c %a model.tln) == 600 ]] || fail "the model file is not owner-only"

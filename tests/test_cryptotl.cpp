@@ -13,30 +13,14 @@
 #include "hetal/cryptotl/encrypted_network.h"
 #include "hetal/nn/lower_network.h"
 #include "hetal/nn/metrics.h"
+#include "nn_util.h"
 
 using namespace hetal;
 namespace fs = std::filesystem;
 
 namespace {
 
-nn::LowerNetwork random_network(std::size_t d, std::uint64_t seed) {
-  std::mt19937_64 g(seed);
-  std::uniform_real_distribution<double> u(-1, 1);
-  auto fill = [&](std::vector<double>& v, std::size_t n, double s) {
-    v.resize(n);
-    for (auto& x : v) x = s * u(g);
-  };
-  nn::LowerNetwork net;
-  net.dim = d;
-  fill(net.conv_w, nn::kConvKernel, 0.3);
-  net.conv_b = 0.1 * u(g);
-  fill(net.w1, d * d, 1.0 / std::sqrt(double(d)));
-  fill(net.b1, d, 0.1);
-  fill(net.w2, (d - 2) * (d - 2), 1.0 / std::sqrt(double(d)));
-  fill(net.b2, d - 2, 0.1);
-  net.source = "random";
-  return net;
-}
+using test::random_network;
 
 std::vector<float> random_inputs(std::size_t rows, std::size_t d, std::uint64_t seed) {
   std::mt19937_64 g(seed);
@@ -128,6 +112,44 @@ TEST(CryptoTL, EncryptedEqualsPlainWithin1e3) {
                 rows, cts.size(), err, mag);
     EXPECT_GT(mag, 0.1);  // the outputs are not trivially small
   }
+}
+
+// The head's input as HETAL reads it (compact diagonals, the bias column, a partial
+// ciphertext): each present sample's outputs then a 1, and exact zeros in the blocks of absent
+// samples (f(0) there would enter DiagATB's sums as padding rows).
+TEST(CryptoTL, HeadFeaturesHaveTheBiasColumnAndZeroPadding) {
+  Keys k;
+  const std::size_t d = 30, level = k.ctx.user_top_level();
+  const auto net = random_network(d, 21);
+  const cryptotl::EncryptedLowerNetwork enc_net(
+      k.ctx, k.enc, net, level, cryptotl::NetworkOptions{.compact = true, .bias_column = true});
+  const auto& pk = enc_net.packing();
+  const auto gk = k.kg.galois_keys(k.sk, enc_net.rotations(), false);
+  const std::size_t rows = pk.per_ciphertext / 2 + 3;
+  const auto x = random_inputs(rows, d, 8);
+  const auto slots = pk.pack(x, 0, rows, k.ctx.max_slots());
+  const auto ct = k.encryptor.encrypt(
+      k.enc.encode(std::span<const double>(slots), level, k.ctx.default_scale()));
+  EXPECT_THROW(enc_net.forward(k.ev, ct, k.rlk, gk, pk.per_ciphertext + 1), std::invalid_argument);
+  const auto v = k.enc.decode_real(k.dec.decrypt(enc_net.forward(k.ev, ct, k.rlk, gk, rows)));
+  const std::vector<double> xd(x.begin(), x.end());
+  const auto want = nn::forward(nn::fuse(net), xd, rows);
+  double err = 0, pad = 0;
+  for (std::size_t r = 0; r < pk.per_ciphertext; ++r)
+    for (std::size_t i = 0; i < pk.block; ++i) {
+      const double got = v[r * pk.block + i];
+      if (r >= rows || i > pk.out_dim)
+        pad = std::max(pad, std::abs(got));
+      else
+        err = std::max(err, std::abs(got - (i == pk.out_dim ? 1.0 : want[r * pk.out_dim + i])));
+    }
+  EXPECT_LT(err, 1e-3);
+  EXPECT_LT(pad, 1e-3);
+  // f(0) is far from zero: the padding would show without the mask.
+  const auto f0 = nn::forward(nn::fuse(net), std::vector<double>(d, 0.0), 1);
+  double f0max = 0;
+  for (double t : f0) f0max = std::max(f0max, std::abs(t));
+  EXPECT_GT(f0max, 0.05);
 }
 
 TEST(CryptoTL, MissingRotationKeysAndBadShapesAreRefused) {

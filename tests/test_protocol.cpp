@@ -8,10 +8,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "hetal/ckks/serialization.h"
+#include "hetal/nn/lower_network.h"
 #include "hetal/protocol/protocol.h"
+#include "nn_util.h"
 #include "train_util.h"
 
 using namespace hetal;
@@ -59,6 +62,36 @@ std::string error_of(const std::function<void()>& f) {
   return "(no error)";
 }
 
+/// Runs `server` on its own thread beside `client`; the thread is joined even when the client
+/// throws.
+void beside(const std::function<void()>& server, const std::function<void()>& client) {
+  std::thread t(server);
+  try {
+    client();
+  } catch (...) {
+    t.join();
+    throw;
+  }
+  t.join();
+}
+
+/// The decrypted model `wm` of run `w` against the simulation trainer on the same split and
+/// batches of `all`, and the best epoch's validation loss against the simulation's; returns the
+/// validation rows.
+train::Dataset expect_simulation_twin(const train::Dataset& all, const protocol::TrainConfig& cfg,
+                                      const protocol::WatchResult& w, const matrix::Matrix& wm) {
+  auto [tr, va] = train::split(all, cfg.validation_fraction, cfg.seed);
+  train::TrainParams tp = protocol::plain_params(cfg);
+  tp.max_epochs = w.best_epoch + 1;
+  tp.patience = 0;
+  tp.softmax = train::SoftmaxKind::simulation;
+  const auto sim = train::train(tr, va, tp);
+  EXPECT_LT(matrix::max_abs_diff(wm, sim.last_weights), 2e-3);
+  EXPECT_NEAR(w.epochs[w.best_epoch].validation_loss, train::cross_entropy(sim.last_weights, va),
+              1e-3);
+  return va;
+}
+
 protocol::WaitOptions quick_wait() {
   protocol::WaitOptions w;
   w.timeout_s = 600;
@@ -73,16 +106,11 @@ TEST(Protocol, WholeRunThroughFiles) {
   for (const auto& e : fs::recursive_directory_iterator(b.bundle))
     EXPECT_NE(e.path().filename(), "secret.key");
   protocol::ServerReport rep;
-  std::thread server(
-      [&] { rep = protocol::server_train(b.bundle.string(), true, false, quick_wait()); });
   protocol::WatchResult w;
-  try {
-    w = protocol::client_watch(b.client.string(), b.bundle.string(), true, quick_wait());
-  } catch (...) {
-    server.join();
-    throw;
-  }
-  server.join();
+  beside([&] { rep = protocol::server_train(b.bundle.string(), true, false, quick_wait()); },
+         [&] {
+           w = protocol::client_watch(b.client.string(), b.bundle.string(), true, quick_wait());
+         });
   ASSERT_FALSE(w.epochs.empty());
   EXPECT_EQ(rep.epochs, w.epochs.size());
   EXPECT_TRUE(w.epochs.back().stop);
@@ -93,35 +121,77 @@ TEST(Protocol, WholeRunThroughFiles) {
   // The decrypted model is the simulation trainer's on the same split and batches.
   const matrix::Matrix wm =
       protocol::client_decrypt_model(b.client.string(), b.bundle.string(), true);
-  const auto cfg = small_config();
-  const auto [tr, va] = train::split(b.data, cfg.validation_fraction, cfg.seed);
-  train::TrainParams tp = protocol::plain_params(cfg);
-  tp.max_epochs = w.best_epoch + 1;
-  tp.patience = 0;
-  tp.softmax = train::SoftmaxKind::simulation;
-  const auto sim = train::train(tr, va, tp);
-  EXPECT_LT(matrix::max_abs_diff(wm, sim.last_weights), 2e-3);
-  // Each epoch's validation numbers match the plain ones of the simulation run.
-  EXPECT_NEAR(w.epochs[w.best_epoch].validation_loss, train::cross_entropy(sim.last_weights, va),
-              1e-3);
+  // ... and the best epoch's validation numbers match the plain ones of the simulation run.
+  const train::Dataset va = expect_simulation_twin(b.data, small_config(), w, wm);
   // Encrypted inference with the encrypted model.
   protocol::WaitOptions wi = quick_wait();
-  std::thread infer([&] { protocol::server_infer(b.bundle.string(), true, quick_wait()); });
   matrix::Matrix logits;
-  try {
-    logits =
-        protocol::client_predict_encrypted(b.client.string(), b.bundle.string(), va.x, true, wi);
-  } catch (...) {
-    infer.join();
-    throw;
-  }
-  infer.join();
+  beside([&] { protocol::server_infer(b.bundle.string(), true, quick_wait()); },
+         [&] {
+           logits = protocol::client_predict_encrypted(b.client.string(), b.bundle.string(), va.x,
+                                                       true, wi);
+         });
   const matrix::Matrix want = matrix::multiply_abt(train::with_bias(va.x), wm);
   EXPECT_LT(matrix::max_abs_diff(logits, want), 1e-3);
   // The report and the plot hold what they claim.
   const std::string json = protocol::report_json(rep, w);
   EXPECT_THAT(json, HasSubstr("\"softmax\""));
   EXPECT_THAT(protocol::training_curve_svg(w, "t"), HasSubstr("<polyline"));
+}
+
+// The mode that never decrypts the lower network's outputs (CryptoTL's network, HETAL's head):
+// the client uploads raw 20-dimensional features, the server runs its private network on every
+// batch under encryption and trains the head on the 18 outputs. The decrypted head equals the
+// plain simulation trained on the plain network's outputs, and so do the encrypted logits.
+TEST(Protocol, HeadOnTheServersLowerNetwork) {
+  const fs::path dir = fresh_dir("lower");
+  const fs::path client = dir / "client", bundle = dir / "bundle", model = dir / "lower.bin";
+  const nn::LowerNetwork net = hetal::test::random_network(20, 3);
+  nn::save_lower_network(net, model.string());
+  protocol::TrainConfig cfg = small_config();
+  cfg.lower_network_dim = 20;
+  EXPECT_EQ(protocol::lower_network_batch(cfg.preset, 20), 128u);  // 4096 slots / 32 per sample
+  const train::Dataset data = hetal::test::clusters(290, 20, 3, 11);
+  protocol::client_keygen(client.string(), bundle.string(), cfg, 20, 3, true);
+  protocol::client_encrypt(client.string(), bundle.string(), data, "clusters", true);
+  // A server without the network, or with one of another dimension, refuses the job.
+  EXPECT_THAT(error_of([&] { protocol::server_train(bundle.string(), true, false, quick_wait()); }),
+              HasSubstr("this server has none"));
+  const fs::path other = dir / "other.bin";
+  nn::save_lower_network(hetal::test::random_network(24, 4), other.string());
+  EXPECT_THAT(error_of([&] {
+                protocol::server_train(bundle.string(), true, false, quick_wait(), other.string());
+              }),
+              HasSubstr("takes 24 features, the job's data has 20"));
+
+  protocol::ServerReport rep;
+  protocol::WatchResult w;
+  beside(
+      [&] {
+        rep = protocol::server_train(bundle.string(), true, false, quick_wait(), model.string());
+      },
+      [&] { w = protocol::client_watch(client.string(), bundle.string(), true, quick_wait()); });
+  ASSERT_FALSE(w.epochs.empty());
+  EXPECT_GT(rep.network_seconds, 0);  // the network ran on the batches
+  const matrix::Matrix wm = protocol::client_decrypt_model(client.string(), bundle.string(), true);
+  ASSERT_EQ(wm.rows, 3u);
+  ASSERT_EQ(wm.cols, 19u);  // the network's 18 outputs and the bias
+  // The plain pipeline: the plain network on every row, then the simulation trainer.
+  const nn::FusedNetwork f = nn::fuse(net);
+  train::Dataset through = data;
+  const auto y = nn::forward(f, data.x.data, data.x.rows);
+  through.x = matrix::Matrix(data.x.rows, 18);
+  std::copy(y.begin(), y.end(), through.x.data.begin());
+  const train::Dataset va = expect_simulation_twin(through, cfg, w, wm);
+  // Encrypted inference runs the same network first; a partial batch's empty rows stay out.
+  const auto [raw_tr, raw_va] = train::split(data, cfg.validation_fraction, cfg.seed);
+  matrix::Matrix logits;
+  beside([&] { protocol::server_infer(bundle.string(), true, quick_wait(), model.string()); },
+         [&] {
+           logits = protocol::client_predict_encrypted(client.string(), bundle.string(), raw_va.x,
+                                                       true, quick_wait());
+         });
+  EXPECT_LT(matrix::max_abs_diff(logits, matrix::multiply_abt(train::with_bias(va.x), wm)), 1e-3);
 }
 
 // A learning rate far too large drives the logits out of the encrypted softmax's range, where
@@ -229,4 +299,20 @@ TEST(Protocol, ClientRefusesDataThatDoesNotFitTheKeys) {
                                         20, 3, true);
               }),
               HasSubstr("exceeds the block height"));
+  // On the server's lower network a batch is one ciphertext of samples (32 slots each here).
+  EXPECT_THAT(error_of([&] {
+                auto c = small_config();
+                c.lower_network_dim = 20;
+                c.batch = 64;
+                protocol::client_keygen((dir / "c3").string(), (dir / "b3").string(), c, 20, 3,
+                                        true);
+              }),
+              HasSubstr("a batch is 65..128 rows at these parameters, not 64"));
+  EXPECT_THAT(error_of([&] {
+                auto c = small_config();
+                c.lower_network_dim = 20;
+                protocol::client_keygen((dir / "c4").string(), (dir / "b4").string(), c, 21, 3,
+                                        true);
+              }),
+              HasSubstr("takes 20 features, the data has 21"));
 }

@@ -31,6 +31,11 @@ bool run_client_commands(TrainingCommands::Impl& m, int& code) {
     }
     if (!m.features || !m.classes)
       throw CLI::ValidationError("keygen", "give --dataset, or --feature-count and --classes");
+    if (m.server_network) {
+      m.cfg.lower_network_dim = m.features;
+      if (!m.c_keygen->count("--batch"))
+        m.cfg.batch = protocol::lower_network_batch(m.cfg.preset, m.features);
+    }
     if (m.remote()) m.bundle_dir = m.local_bundle();
     const double s =
         protocol::client_keygen(m.client_dir, m.bundle_dir, m.cfg, m.features, m.classes, ins);
@@ -45,7 +50,8 @@ bool run_client_commands(TrainingCommands::Impl& m, int& code) {
     auto d = m.raw("train", m.limit);
     // The scaler is fitted on the client's training rows and kept with its private files:
     // predict applies the same statistics.
-    const auto scaler = train::FeatureScaler::fit(d.x, m.normalization());
+    const bool lower = protocol::client_config(m.client_dir).lower_network_dim != 0;
+    const auto scaler = train::FeatureScaler::fit(d.x, m.normalization(lower));
     scaler.apply(d.x);
     fs::create_directories(m.client_dir);
     scaler.save((fs::path(m.client_dir) / "feature_scaler.txt").string());
@@ -101,6 +107,10 @@ bool run_client_commands(TrainingCommands::Impl& m, int& code) {
                                         d.y)
                 .second;
     } else {
+      if (protocol::client_config(m.client_dir).lower_network_dim)
+        throw protocol::ProtocolError(
+            "the head was trained on the server's lower network, which only the server can run: "
+            "predict with --encrypted");
       acc = train::accuracy(protocol::client_decrypt_model(m.client_dir, *m.link(), ins), d);
     }
     std::printf("%s accuracy on %zu rows: %.4f\n", m.encrypted ? "encrypted-inference" : "plain",

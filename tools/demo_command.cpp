@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "hetal/nn/lower_network.h"
 #include "hetal/protocol/grpc/store.h"
 #include "train_impl.h"
 
@@ -18,9 +19,25 @@ bool run_reference(TrainingCommands::Impl& m, int& code) {
   if (*m.reference) {
     m.apply_hyper(m.reference);
     auto all = m.raw("train", m.limit);
-    const auto scaler = train::FeatureScaler::fit(all.x, m.normalization());
+    const bool lower = !m.lower_network.empty();
+    const auto scaler = train::FeatureScaler::fit(all.x, m.normalization(lower));
     scaler.apply(all.x);
-    const auto test = m.test_data(all.classes, scaler);
+    auto test = m.test_data(all.classes, scaler);
+    if (lower) {
+      // The plain twin of a head trained on the server's lower network (--server-network): the
+      // network's outputs in double precision are the features.
+      const nn::FusedNetwork f = nn::fuse(nn::load_lower_network(m.lower_network));
+      for (train::Dataset* d : {&all, &test}) {
+        if (!d->x.rows) continue;
+        if (d->x.cols != f.dim)
+          throw CLI::ValidationError("--lower-network",
+                                     m.lower_network + " takes " + std::to_string(f.dim) +
+                                         " features, the data has " + std::to_string(d->x.cols));
+        const auto y = nn::forward(f, d->x.data, d->x.rows);
+        d->x = matrix::Matrix(d->x.rows, f.out_dim);
+        std::copy(y.begin(), y.end(), d->x.data.begin());
+      }
+    }
     if (test.x.rows && test.x.cols != all.x.cols)
       throw CLI::ValidationError("--test-features",
                                  "test features have " + std::to_string(test.x.cols) +

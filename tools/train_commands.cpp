@@ -91,6 +91,10 @@ TrainingCommands::TrainingCommands(CLI::App& app, const bool& insecure)
   m.c_keygen->add_option("--labels", m.labels_file, "labels of --features");
   m.c_keygen->add_option("--feature-count", m.features, "features per sample (d)");
   m.c_keygen->add_option("--classes", m.classes, "number of classes");
+  m.c_keygen->add_flag("--server-network", m.server_network,
+                       "train the head on the outputs of the server's private lower network "
+                       "(CryptoTL's; `hetal server train --lower-network`), never decrypted: "
+                       "the features are its raw inputs, the batch one ciphertext of them");
 
   m.c_encrypt = m.client->add_subcommand("encrypt", "split, encrypt and write the upload bundle");
   m.add_dirs(m.c_encrypt);
@@ -131,13 +135,21 @@ TrainingCommands::TrainingCommands(CLI::App& app, const bool& insecure)
   m.s_train->add_flag("--resume", m.resume, "continue from the last checkpoint");
   m.s_train->add_option("--timeout", m.timeout, "seconds to wait for each decision")
       ->capture_default_str();
+  const char* lower_help =
+      "the server's private lower network (`hetal cryptotl server-train`), for a client that "
+      "made its keys with --server-network";
+  m.s_train->add_option("--lower-network", m.lower_network, lower_help);
   m.serve.add(m.server);
   m.s_infer = m.server->add_subcommand("infer", "answer an encrypted inference request");
   m.s_infer->add_option("--bundle", m.bundle_dir, "shared bundle directory")->capture_default_str();
+  m.s_infer->add_option("--lower-network", m.lower_network, lower_help);
 
   m.reference = app.add_subcommand(
       "reference", "plain reference trainer: exact softmax and simulation, test accuracy");
   m.add_config(m.reference);
+  m.reference->add_option("--lower-network", m.lower_network,
+                          "first run the features through this lower network in plaintext (the "
+                          "twin of a --server-network run)");
   m.add_data(m.reference, true);
   m.reference->add_option("--test-limit", m.test_limit, "test rows (0: all)");
   m.add_test_data(m.reference);

@@ -72,7 +72,8 @@ struct TrainingCommands::Impl {
   bool pixels = false;
   protocol::TrainConfig cfg;
   std::size_t features = 0, classes = 0, limit = 0, test_limit = 0;
-  bool resume = false, encrypted = false;
+  bool resume = false, encrypted = false, server_network = false;
+  std::string lower_network;  // the server's model file (--lower-network)
   double timeout = 6 * 3600;
 
   explicit Impl(const bool& ins) : insecure(ins) {}
@@ -118,7 +119,10 @@ struct TrainingCommands::Impl {
                   "held-out test features (.npy, .csv or an extract folder; with --features)");
     c->add_option("--test-labels", test_labels_file, "held-out test labels (.npy or .csv)");
   }
-  train::Normalization normalization() const {
+  /// `lower_network`: the features go through the server's network, which was trained on
+  /// them as they are (auto leaves them unnormalised then).
+  train::Normalization normalization(bool lower_network = false) const {
+    if (norm == "auto" && lower_network) return train::Normalization::none;
     if (norm == "auto")
       return pixels && !dataset.empty() ? train::Normalization::l2 : train::Normalization::standard;
     return train::normalization_from(norm);

@@ -34,7 +34,8 @@ std::size_t pow2_at_least(std::size_t n) {
 // are in range, for every k in (-rows, cols), zero-valued ones included so that the rotation set
 // depends on the shape only (m empty: all ones, for required_rotations).
 Diagonals block_diagonals(const std::vector<double>& m, std::size_t rows, std::size_t cols,
-                          std::size_t block, std::size_t slots) {
+                          std::size_t block, std::size_t slots, std::size_t samples = 0) {
+  const std::size_t end = samples ? samples * block : slots;  // blocks past it stay zero
   Diagonals out;
   for (long long k = -static_cast<long long>(rows) + 1; k < static_cast<long long>(cols); ++k) {
     std::vector<Complex> d(slots, 0.0);
@@ -42,7 +43,7 @@ Diagonals block_diagonals(const std::vector<double>& m, std::size_t rows, std::s
       const long long j = static_cast<long long>(i) + k;
       if (j < 0 || j >= static_cast<long long>(cols)) continue;
       const double v = m.empty() ? 1.0 : m[i * cols + j];
-      for (std::size_t b = 0; b < slots; b += block) d[b + i] = v;
+      for (std::size_t b = 0; b < end; b += block) d[b + i] = v;
     }
     // With one sample per ciphertext (block == slots) a negative k and a positive one can be the
     // same rotation; their entries never overlap (i + k < 0 for one, >= 0 for the other), so
@@ -56,10 +57,12 @@ Diagonals block_diagonals(const std::vector<double>& m, std::size_t rows, std::s
   return out;
 }
 
+// `bias` in every block below `end` (a slot count), zeros past it.
 ckks::Plaintext block_bias(const ckks::Encoder& enc, const std::vector<double>& bias,
-                           std::size_t block, std::size_t slots, std::size_t level, double scale) {
+                           std::size_t block, std::size_t slots, std::size_t end, std::size_t level,
+                           double scale) {
   std::vector<double> v(slots, 0.0);
-  for (std::size_t b = 0; b < slots; b += block) std::copy(bias.begin(), bias.end(), v.begin() + b);
+  for (std::size_t b = 0; b < end; b += block) std::copy(bias.begin(), bias.end(), v.begin() + b);
   return enc.encode(std::span<const double>(v), level, scale);
 }
 
@@ -127,26 +130,55 @@ std::vector<long long> required_rotations(const ckks::Context& ctx, const ckks::
 }
 
 EncryptedLowerNetwork::EncryptedLowerNetwork(const ckks::Context& ctx, const ckks::Encoder& enc,
-                                             const nn::LowerNetwork& net, std::size_t level)
-    : ctx_(ctx), enc_(enc), packing_(net.dim, ctx.max_slots()), level_(level) {
+                                             const nn::LowerNetwork& net, std::size_t level,
+                                             NetworkOptions options)
+    : ctx_(ctx),
+      enc_(enc),
+      packing_(net.dim, ctx.max_slots()),
+      level_(level),
+      options_(options),
+      fused_(nn::fuse(net)) {
   check_level(ctx, level);
-  const nn::FusedNetwork f = nn::fuse(net);
   const std::size_t slots = ctx.max_slots();
   first_ = std::make_unique<LinearTransform>(
-      ctx, enc, block_diagonals(f.a_mat, f.dim, f.dim, packing_.block, slots), slots, level);
-  second_ = std::make_unique<LinearTransform>(
-      ctx, enc, block_diagonals(f.b_mat, f.out_dim, f.dim, packing_.block, slots), slots,
-      level - 3);
-  const double scale = ctx.default_scale();
-  first_bias_ = block_bias(enc, f.a_bias, packing_.block, slots, level - 1, scale);
-  second_bias_ = block_bias(enc, f.b_bias, packing_.block, slots, level - kDepth, scale);
+      ctx, enc, block_diagonals(fused_.a_mat, fused_.dim, fused_.dim, packing_.block, slots), slots,
+      level, 0, 1.0, options_.compact);
+  first_bias_ =
+      block_bias(enc, fused_.a_bias, packing_.block, slots, slots, level - 1, ctx.default_scale());
+  second(packing_.per_ciphertext);
 }
 
 EncryptedLowerNetwork::~EncryptedLowerNetwork() = default;
 
+std::shared_ptr<const EncryptedLowerNetwork::Second> EncryptedLowerNetwork::second(
+    std::size_t samples) const {
+  const std::lock_guard<std::mutex> lock(second_mutex_);
+  if (auto it = second_.find(samples); it != second_.end()) return it->second;
+  const std::size_t slots = ctx_.max_slots(), block = packing_.block, end = samples * block;
+  auto s = std::make_shared<Second>();
+  s->lt = std::make_unique<LinearTransform>(
+      ctx_, enc_, block_diagonals(fused_.b_mat, fused_.out_dim, fused_.dim, block, slots, samples),
+      slots, level_ - 3, 0, 1.0, options_.compact);
+  std::vector<double> bias = fused_.b_bias;
+  if (options_.bias_column) bias.push_back(1.0);  // slot out_dim < block (block >= dim)
+  s->bias = block_bias(enc_, bias, block, slots, end, level_ - kDepth, ctx_.default_scale());
+  // Partial counts come from the last batch of each split and from inference requests: a few
+  // are kept, so a request of many distinct sizes cannot make the cache grow without bound.
+  constexpr std::size_t kKept = 4;
+  if (second_.size() >= kKept)
+    for (auto it = second_.begin(); it != second_.end(); ++it)
+      if (it->first != packing_.per_ciphertext) {
+        second_.erase(it);
+        break;
+      }
+  second_.emplace(samples, s);
+  return s;
+}
+
 std::vector<long long> EncryptedLowerNetwork::rotations() const {
   std::set<long long> steps;
-  for (const auto* lt : {first_.get(), second_.get()})
+  const auto full = second(packing_.per_ciphertext);
+  for (const auto* lt : {first_.get(), full->lt.get()})
     for (long long r : lt->rotations()) steps.insert(r);
   return {steps.begin(), steps.end()};
 }
@@ -162,7 +194,11 @@ void EncryptedLowerNetwork::check_keys(const rlwe::GaloisKeys& gk) const {
 ckks::Ciphertext EncryptedLowerNetwork::forward(const ckks::Evaluator& ev,
                                                 const ckks::Ciphertext& x,
                                                 const rlwe::RelinKey& rlk,
-                                                const rlwe::GaloisKeys& gk) const {
+                                                const rlwe::GaloisKeys& gk,
+                                                std::size_t samples) const {
+  if (samples > packing_.per_ciphertext)
+    bad("lower network: " + std::to_string(samples) + " samples in a ciphertext of " +
+        std::to_string(packing_.per_ciphertext));
   if (x.level() < level_)
     bad("lower network: input at level " + std::to_string(x.level()) + ", it needs " +
         std::to_string(level_));
@@ -176,8 +212,9 @@ ckks::Ciphertext EncryptedLowerNetwork::forward(const ckks::Evaluator& ev,
       circuits::Basis::monomial);
   const circuits::PolynomialEvaluator pe(ctx_, ev, rlk);
   h = pe.evaluate(h, act);
-  ckks::Ciphertext y = second_->apply(ev, h, gk);
-  ev.add_plain_inplace(y, second_bias_);
+  const auto s = second(samples ? samples : packing_.per_ciphertext);
+  ckks::Ciphertext y = s->lt->apply(ev, h, gk);
+  ev.add_plain_inplace(y, s->bias);
   return y;
 }
 

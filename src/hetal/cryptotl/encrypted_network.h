@@ -8,12 +8,15 @@
 //
 // The output blocks hold the d - 2 outputs of each sample in slots [0, d - 2) of its block and
 // zeros in the rest of it: the "blocks" layout of hetal::matrix with s1 = B (a batch of
-// slots / B rows). Blocks without a sample (the last ciphertext's tail) hold f(0).
+// slots / B rows). Blocks without a sample (the last ciphertext's tail) hold f(0), unless
+// forward() is told how many samples there are: then they hold exact zeros (HETAL's padding rows).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -58,12 +61,23 @@ struct Packing {
 std::vector<long long> required_rotations(const ckks::Context& ctx, const ckks::Encoder& enc,
                                           std::size_t dim);
 
+struct NetworkOptions {
+  /// Keep the transforms' diagonals as integer coefficients and transform them at every use
+  /// (circuits/lintrans `compact`): ~2 slots words per diagonal instead of (level + 2) N, what
+  /// N = 2^16 needs (the 2d - 1 + 2d - 3 diagonals of d = 100 would hold 3 GB in NTT form).
+  bool compact = false;
+  /// A constant 1 in slot out_dim of every sample's block: the bias column of HETAL's features
+  /// (train::with_bias), so that the outputs are the encrypted head's input as they are.
+  bool bias_column = false;
+};
+
 class EncryptedLowerNetwork {
  public:
   /// `level`: the inputs' level (>= kDepth). Throws std::invalid_argument if a block of the
   /// network's dimension does not fit the slots, or the level is too low.
   EncryptedLowerNetwork(const ckks::Context& ctx, const ckks::Encoder& enc,
-                        const nn::LowerNetwork& net, std::size_t level);
+                        const nn::LowerNetwork& net, std::size_t level,
+                        NetworkOptions options = {});
   ~EncryptedLowerNetwork();
   EncryptedLowerNetwork(const EncryptedLowerNetwork&) = delete;
   EncryptedLowerNetwork& operator=(const EncryptedLowerNetwork&) = delete;
@@ -75,9 +89,12 @@ class EncryptedLowerNetwork {
   void check_keys(const rlwe::GaloisKeys& gk) const;
 
   /// The network on one ciphertext of packed samples (at level() or above, then dropped to it;
-  /// default scale); the output is at level() - kDepth and the input's scale.
+  /// default scale); the output is at level() - kDepth and the input's scale. With `samples`
+  /// below packing().per_ciphertext, the blocks from `samples` on come out as zeros (their rows
+  /// of the second transform and its bias are left out: no extra level); 0 means all of them.
   ckks::Ciphertext forward(const ckks::Evaluator& ev, const ckks::Ciphertext& x,
-                           const rlwe::RelinKey& rlk, const rlwe::GaloisKeys& gk) const;
+                           const rlwe::RelinKey& rlk, const rlwe::GaloisKeys& gk,
+                           std::size_t samples = 0) const;
   /// forward() on every ciphertext, OpenMP across them.
   std::vector<ckks::Ciphertext> forward_all(const ckks::Evaluator& ev,
                                             const std::vector<ckks::Ciphertext>& xs,
@@ -85,12 +102,24 @@ class EncryptedLowerNetwork {
                                             const rlwe::GaloisKeys& gk) const;
 
  private:
+  struct Second {
+    std::unique_ptr<circuits::LinearTransform> lt;
+    ckks::Plaintext bias;
+  };
+  /// The second affine map over the first `samples` blocks (cached: the full one and up to
+  /// three partial counts; a caller holds its own reference while it uses one).
+  std::shared_ptr<const Second> second(std::size_t samples) const;
+
   const ckks::Context& ctx_;
   const ckks::Encoder& enc_;
   Packing packing_;
   std::size_t level_;
-  std::unique_ptr<circuits::LinearTransform> first_, second_;
-  ckks::Plaintext first_bias_, second_bias_;
+  NetworkOptions options_;
+  nn::FusedNetwork fused_;
+  std::unique_ptr<circuits::LinearTransform> first_;
+  ckks::Plaintext first_bias_;
+  mutable std::mutex second_mutex_;
+  mutable std::map<std::size_t, std::shared_ptr<const Second>> second_;  // samples -> map
 };
 
 /// The analytic Gaussian mechanism (Balle & Wang, ICML 2018, Theorem 8): the smallest sigma for

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <thread>
 
+#include "hetal/cryptotl/encrypted_network.h"
+
 namespace hetal::protocol {
 namespace detail {
 
@@ -131,7 +133,8 @@ json config_json(const TrainConfig& c) {
           {"patience", c.patience},
           {"validation_fraction", c.validation_fraction},
           {"seed", c.seed},
-          {"weight_bound", c.weight_bound}};
+          {"weight_bound", c.weight_bound},
+          {"lower_network_dim", c.lower_network_dim}};
 }
 
 namespace {
@@ -153,6 +156,7 @@ TrainConfig config_from(const json& j, const fs::path& from) {
   c.validation_fraction = field<double>(j, "validation_fraction", from);
   c.seed = field<std::uint64_t>(j, "seed", from);
   c.weight_bound = field<double>(j, "weight_bound", from);
+  c.lower_network_dim = j.value<std::size_t>("lower_network_dim", 0);  // absent before CryptoTL
   check_config(c, from.string());
   return c;
 }
@@ -191,6 +195,7 @@ v1::JobSpec spec_of(const Meta& m) {
   c->set_validation_fraction(m.cfg.validation_fraction);
   c->set_seed(m.cfg.seed);
   c->set_weight_bound(m.cfg.weight_bound);
+  c->set_lower_network_dim(m.cfg.lower_network_dim);
   auto* sh = s.mutable_shape();
   sh->set_features(m.shape.features);
   sh->set_classes(m.shape.classes);
@@ -215,12 +220,23 @@ Meta meta_from_spec(const v1::JobSpec& s, const std::string& from) {
   m.cfg.validation_fraction = c.validation_fraction();
   m.cfg.seed = c.seed();
   m.cfg.weight_bound = c.weight_bound();
+  m.cfg.lower_network_dim = c.lower_network_dim();
   check_config(m.cfg, from);
   m.shape = {s.shape().features(), s.shape().classes(), s.shape().batch(), s.shape().slots()};
   try {
     m.shape.validate();
   } catch (const std::invalid_argument& e) {
     fail(from + ": " + e.what());
+  }
+  if (const std::size_t d = m.cfg.lower_network_dim) {
+    if (d > nn::kMaxDim || m.shape.features + 2 != d)
+      fail(from + ": a head on a lower network of dimension " + std::to_string(d) + " has " +
+           std::to_string(d - 2) + " features, not " + std::to_string(m.shape.features));
+    try {
+      head_shape(m.cfg, d, m.shape.classes, m.shape.slots);
+    } catch (const ProtocolError& e) {
+      fail(from + ": " + e.what());
+    }
   }
   if (m.shape.batch != m.cfg.batch) fail(from + ": the shape's batch differs from the config's");
   m.train_rows.assign(s.train_rows().begin(), s.train_rows().end());
@@ -251,6 +267,30 @@ fs::path epoch_file(const fs::path& bundle, const char* kind, std::size_t e, con
 }  // namespace detail
 
 using namespace detail;
+
+train::Shape head_shape(const TrainConfig& cfg, std::size_t features, std::size_t classes,
+                        std::size_t slots) {
+  const std::size_t d = cfg.lower_network_dim;
+  if (!d) return {features, classes, cfg.batch, slots};
+  if (features != d)
+    fail("the server's lower network takes " + std::to_string(d) + " features, the data has " +
+         std::to_string(features));
+  try {
+    const cryptotl::Packing pk(d, slots);
+    const train::Shape s{d - 2, classes, cfg.batch, slots};
+    s.validate();
+    // The network's outputs are the head's features as they lie: HETAL's blocks of s1 = one
+    // sample's slots, so a batch is one ciphertext of inputs and of features.
+    if (s.block().s1 != pk.block)
+      fail("with the server's lower network of dimension " + std::to_string(d) +
+           ", each sample takes " + std::to_string(pk.block) + " slots, so a batch is " +
+           std::to_string(pk.per_ciphertext / 2 + 1) + ".." + std::to_string(pk.per_ciphertext) +
+           " rows at these parameters, not " + std::to_string(cfg.batch));
+    return s;
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  }
+}
 
 TrainConfig hetal_hyperparameters(const std::string& dataset) {
   struct Row {

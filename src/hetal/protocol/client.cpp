@@ -13,6 +13,7 @@
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/keygen.h"
 #include "hetal/ckks/serialization.h"
+#include "hetal/cryptotl/encrypted_network.h"
 #include "hetal/protocol/bundle.h"
 
 namespace hetal::protocol {
@@ -65,6 +66,35 @@ std::vector<ckks::SeededCiphertext> encrypt_seeded(const ckks::Context& ctx,
   return out;
 }
 
+/// What the client encrypts of a features matrix: [x, 1] for the head itself, the raw x when
+/// the server's lower network runs first (its outputs get the bias column under encryption).
+matrix::Matrix inputs_of(const TrainConfig& cfg, const matrix::Matrix& x) {
+  return cfg.lower_network_dim ? x : train::with_bias(x);
+}
+
+/// The level of validation and test features: DiagABT's; with the lower network the top level,
+/// as for training (the server builds its network once, at the level of its inputs).
+std::size_t features_level(const TrainConfig& cfg, const ckks::Context& ctx) {
+  return cfg.lower_network_dim ? ctx.params().user_top_level()
+                               : train::EncryptedTrainer::kInferenceLevel;
+}
+
+/// A batch of features (rows_of(inputs_of(x))) as seeded ciphertexts: in the head's layout, or
+/// one sample per block of the lower network's packing (the same blocks, one ciphertext).
+std::vector<ckks::SeededCiphertext> encrypt_features(
+    const ckks::Context& ctx, const ckks::Encoder& enc, ckks::Encryptor& encryptor,
+    const TrainConfig& cfg, const train::Shape& shape, const matrix::Matrix& x, std::size_t level) {
+  if (!cfg.lower_network_dim)
+    return encrypt_seeded(ctx, enc, encryptor, train::features_layout(shape, x.rows), x, level);
+  const cryptotl::Packing pk(cfg.lower_network_dim, shape.slots);
+  const std::vector<float> xf(x.data.begin(), x.data.end());
+  const std::vector<double> v = pk.pack(xf, 0, x.rows, shape.slots);
+  std::vector<ckks::SeededCiphertext> out;
+  out.push_back(
+      encryptor.encrypt_seeded(enc.encode(std::span<const double>(v), level, ctx.default_scale())));
+  return out;
+}
+
 /// Decrypts ciphertexts in `layout`.
 matrix::Matrix decrypt_matrix(const ckks::Context& ctx, const rlwe::SecretKey& sk,
                               const matrix::Layout& layout, std::vector<ckks::Ciphertext> cts,
@@ -81,6 +111,18 @@ std::size_t best_epoch(const fs::path& client) {
   return field<std::size_t>(read_json(hp), "best_epoch", hp);
 }
 }  // namespace
+
+std::size_t lower_network_batch(const std::string& preset, std::size_t dim) {
+  const std::size_t slots = std::size_t{1}
+                            << (ckks::Parameters::preset(preset_from_name(preset)).log_n - 1);
+  try {
+    return cryptotl::Packing(dim, slots).per_ciphertext;
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  }
+}
+
+TrainConfig client_config(const std::string& client_dir) { return read_client(client_dir).cfg; }
 
 double client_keygen(const std::string& client_dir, const std::string& bundle_dir,
                      const TrainConfig& cfg, std::size_t features, std::size_t classes,
@@ -100,12 +142,15 @@ double client_keygen(const std::string& client_dir, const std::string& bundle_di
       fail(std::string("preset ") + cfg.preset + ": " + e.what());
     }
   }();
-  const train::Shape shape{features, classes, cfg.batch, ctx.max_slots()};
-  try {
-    shape.validate();
-  } catch (const std::invalid_argument& e) {
-    fail(e.what());
-  }
+  const train::Shape shape = [&] {
+    try {
+      const train::Shape s = head_shape(cfg, features, classes, ctx.max_slots());
+      s.validate();
+      return s;
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
+  }();
   ckks::save_parameters_file(ctx.params(), (client / "params.bin").string());
   ckks::save_parameters_file(ctx.params(), (bundle / "keys" / "params.bin").string());
   core::Sha256 key_hash;
@@ -118,8 +163,15 @@ double client_keygen(const std::string& client_dir, const std::string& bundle_di
     const rlwe::RelinKey rlk = kg.relin_key(sk);
     ckks::save_file(ctx, rlk, key_path(bundle, 1), &key_hash);
     {
-      const rlwe::GaloisKeys gk = kg.galois_keys(sk, train::EncryptedTrainer::rotations(shape),
-                                                 true, ctx.params().user_top_level());
+      std::vector<long long> steps = train::EncryptedTrainer::rotations(shape);
+      if (cfg.lower_network_dim) {
+        // The lower network's rotations follow from its dimension alone: the weights stay the
+        // server's.
+        const ckks::Encoder enc(ctx);
+        for (long long r : cryptotl::required_rotations(ctx, enc, cfg.lower_network_dim))
+          if (std::find(steps.begin(), steps.end(), r) == steps.end()) steps.push_back(r);
+      }
+      const rlwe::GaloisKeys gk = kg.galois_keys(sk, steps, true, ctx.params().user_top_level());
       ckks::save_file(ctx, gk, key_path(bundle, 2), &key_hash);
     }
     const ckks::Encoder enc(ctx);
@@ -154,7 +206,7 @@ UploadSummary client_encrypt(const std::string& client_dir, const std::string& b
          std::to_string(cs.features) + " and " + std::to_string(cs.classes));
   const ckks::Context ctx = open_context(client / "params.bin", insecure);
   const auto sk = load_key<rlwe::SecretKey>(ctx, client / "secret.key");
-  const train::Shape shape{cs.features, cs.classes, cs.cfg.batch, ctx.max_slots()};
+  const train::Shape shape = head_shape(cs.cfg, cs.features, cs.classes, ctx.max_slots());
   auto [tr, va] = train::split(all, cs.cfg.validation_fraction, cs.cfg.seed);
   // A new upload starts a new session: nothing of an earlier run may be mistaken for this one's.
   for (const char* old : {"epochs", "server", "infer", "data", "done.json", "meta.json"})
@@ -166,8 +218,8 @@ UploadSummary client_encrypt(const std::string& client_dir, const std::string& b
   sum.train_rows = tr.x.rows;
   sum.validation_rows = va.x.rows;
   const std::size_t top = ctx.params().user_top_level(), B = shape.batch;
-  const matrix::Matrix xt = train::with_bias(tr.x), yt = train::one_hot(tr.y, cs.classes);
-  const matrix::Matrix xv = train::with_bias(va.x);
+  const matrix::Matrix xt = inputs_of(cs.cfg, tr.x), yt = train::one_hot(tr.y, cs.classes);
+  const matrix::Matrix xv = inputs_of(cs.cfg, va.x);
   std::vector<std::size_t> train_rows, val_rows;
   const std::size_t nb = (tr.x.rows + B - 1) / B, nv = (va.x.rows + B - 1) / B;
   if (progress) progress(0, nb + nv, "batches encrypted");
@@ -177,15 +229,14 @@ UploadSummary client_encrypt(const std::string& client_dir, const std::string& b
     const std::size_t n = std::min(B, (is_train ? tr.x.rows : va.x.rows) - r0);
     std::vector<ckks::SeededCiphertext> cts;
     if (is_train) {
-      cts = encrypt_seeded(ctx, enc, encryptor, train::features_layout(shape, n),
-                           rows_of(xt, r0, n), top);
+      cts = encrypt_features(ctx, enc, encryptor, cs.cfg, shape, rows_of(xt, r0, n), top);
       auto y = encrypt_seeded(ctx, enc, encryptor, train::labels_layout(shape, n),
                               rows_of(yt, r0, n), top);
       for (auto& c : y) cts.push_back(std::move(c));
       train_rows.push_back(n);
     } else {
-      cts = encrypt_seeded(ctx, enc, encryptor, train::features_layout(shape, n),
-                           rows_of(xv, r0, n), train::EncryptedTrainer::kInferenceLevel);
+      cts = encrypt_features(ctx, enc, encryptor, cs.cfg, shape, rows_of(xv, r0, n),
+                             features_level(cs.cfg, ctx));
       val_rows.push_back(n);
     }
     const fs::path f =
@@ -340,15 +391,15 @@ matrix::Matrix client_predict_encrypted(const std::string& client_dir, ServerLin
   fs::create_directories(dir);
   const ckks::Encoder enc(ctx);
   ckks::Encryptor encryptor(ctx, sk);
-  const matrix::Matrix xb = train::with_bias(x);
+  const matrix::Matrix xb = inputs_of(cs.cfg, x);
   const std::size_t B = meta.shape.batch, nb = (x.rows + B - 1) / B;
   std::vector<std::size_t> rows;
   if (wait.progress) wait.progress(0, nb, "test batches encrypted");
   for (std::size_t b = 0; b < nb; ++b) {
     const std::size_t n = std::min(B, x.rows - b * B);
     save_cts(ctx,
-             encrypt_seeded(ctx, enc, encryptor, train::features_layout(meta.shape, n),
-                            rows_of(xb, b * B, n), train::EncryptedTrainer::kInferenceLevel),
+             encrypt_features(ctx, enc, encryptor, cs.cfg, meta.shape, rows_of(xb, b * B, n),
+                              features_level(cs.cfg, ctx)),
              dir / ("x-" + std::to_string(b) + ".cts"));
     rows.push_back(n);
     if (wait.progress) wait.progress(b + 1, nb, "test batches encrypted");

@@ -48,7 +48,22 @@ struct TrainConfig {
   double validation_fraction = 0.125;
   std::uint64_t seed = 0;
   double weight_bound = 16;
+  /// d of the server's private lower network (CryptoTL's, src/hetal/cryptotl) that the head is
+  /// trained on, never decrypted: the client uploads its raw d features, the server runs its
+  /// network on them under encryption and trains on the d - 2 outputs. 0: no lower network.
+  std::size_t lower_network_dim = 0;
 };
+
+/// The batch that fills one ciphertext with samples of a lower network of dimension `dim` at
+/// `preset`'s slots (slots / 2^ceil(log2 dim)). Throws ProtocolError for an unknown preset or a
+/// dimension that does not fit.
+std::size_t lower_network_batch(const std::string& preset, std::size_t dim);
+
+/// The encrypted head's shape for data of `features` features: those features, or with
+/// cfg.lower_network_dim the network's d - 2 outputs (then the batch must make HETAL's blocks
+/// one sample's slots wide). Throws ProtocolError saying what does not fit.
+train::Shape head_shape(const TrainConfig& cfg, std::size_t features, std::size_t classes,
+                        std::size_t slots);
 
 /// HETAL's hyper-parameters per data set (hetal.md section 6: learning rate, batch, maximum
 /// epochs) for mnist (also used for fashion-mnist), cifar10, facemask, dermamnist, snips.
@@ -103,6 +118,9 @@ std::unique_ptr<ServerLink> directory_link(const std::string& bundle_dir);
 
 // ------------------------------------------------------------------------------ client
 
+/// The configuration `client_keygen` recorded in the client's directory.
+TrainConfig client_config(const std::string& client_dir);
+
 /// Generates the keys for training a head of `classes` outputs on `features` features.
 /// Seconds spent are returned.
 double client_keygen(const std::string& client_dir, const std::string& bundle_dir,
@@ -153,21 +171,28 @@ struct ServerReport {
   std::size_t epochs = 0, resumed_from = 0;
   double setup_seconds = 0, validation_seconds = 0;
   double data_seconds = 0;  ///< reading training batches from disk, step by step
+  /// The server's lower network on the features (training and validation batches; included in
+  /// data_seconds and validation_seconds), for a job on it.
+  double network_seconds = 0;
   bool stopped_early = false;
   bool decision_timed_out = false;  ///< stopped because no decision came within the deadline
 };
 /// Trains on the bundle (public keys only; a secret key anywhere in it is refused).
-/// With resume, continues from the last checkpoint.
+/// With resume, continues from the last checkpoint. `lower_network`: the server's private
+/// model file (nn::save_lower_network), which a job with cfg.lower_network_dim needs: each
+/// batch's features go through it under encryption before the head sees them.
 ServerReport server_train(const std::string& bundle_dir, bool insecure, bool resume,
-                          const WaitOptions& wait = {});
+                          const WaitOptions& wait = {}, const std::string& lower_network = {});
 /// Answers one inference request (waits for it).
-void server_infer(const std::string& bundle_dir, bool insecure, const WaitOptions& wait = {});
+void server_infer(const std::string& bundle_dir, bool insecure, const WaitOptions& wait = {},
+                  const std::string& lower_network = {});
 /// Encrypted inference with the bundle's model of `epoch` on the test batches `inputs` (rows[b]
 /// rows each), the logits written to `outputs` (what server_infer does for one request).
 void server_infer_batches(const std::string& bundle_dir, bool insecure, std::size_t epoch,
                           const std::vector<std::size_t>& rows,
                           const std::vector<std::string>& inputs,
-                          const std::vector<std::string>& outputs, const Progress& progress = {});
+                          const std::vector<std::string>& outputs, const Progress& progress = {},
+                          const std::string& lower_network = {});
 
 /// A training report as JSON text (what the CLI writes to report.json).
 std::string report_json(const ServerReport& r, const WatchResult& w);

@@ -21,6 +21,7 @@ std::string report_json(const ServerReport& r, const WatchResult& w) {
             {"epoch_seconds", r.epoch_seconds},
             {"validation_seconds", r.validation_seconds},
             {"data_seconds", r.data_seconds},
+            {"network_seconds", r.network_seconds},
             {"steps", t.steps},
             {"seconds",
              {{"matrix_products", t.matmul},

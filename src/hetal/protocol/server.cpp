@@ -14,6 +14,8 @@
 #include "hetal/ckks/encryptor.h"
 #include "hetal/ckks/keygen.h"
 #include "hetal/ckks/serialization.h"
+#include "hetal/cryptotl/encrypted_network.h"
+#include "hetal/nn/lower_network.h"
 #include "hetal/protocol/bundle.h"
 
 namespace hetal::protocol {
@@ -56,8 +58,10 @@ struct ServerSide {
   rlwe::GaloisKeys gk;
   circuits::BootstrapKeys bk;
   std::unique_ptr<circuits::Bootstrapper> boot;
+  /// The server's own lower network, when the job trains on its outputs.
+  std::unique_ptr<cryptotl::EncryptedLowerNetwork> lower;
 
-  ServerSide(const fs::path& bundle, bool insecure)
+  ServerSide(const fs::path& bundle, bool insecure, const std::string& lower_network)
       : meta((refuse_secret_keys(bundle), read_meta(bundle))),
         ctx(open_context(bundle / "keys" / "params.bin", insecure)) {
     if (meta.shape.slots != ctx.max_slots())
@@ -80,7 +84,50 @@ struct ServerSide {
       fail(bundle.string() +
            "/keys: the keys are not the ones the client generated for this bundle (key id "
            "mismatch)");
+    if (const std::size_t d = meta.cfg.lower_network_dim) {
+      if (lower_network.empty())
+        fail((bundle / "meta.json").string() +
+             ": the job trains on the server's lower network of dimension " + std::to_string(d) +
+             ", and this server has none (give it the model file: `server train --lower-network`, "
+             "`server serve --cryptotl-model`)");
+      try {
+        const nn::LowerNetwork net = nn::load_lower_network(lower_network);
+        if (net.dim != d)
+          fail(lower_network + ": the server's lower network takes " + std::to_string(net.dim) +
+               " features, the job's data has " + std::to_string(d));
+        // Compact diagonals: at N = 2^16 the NTT forms would take gigabytes.
+        lower = std::make_unique<cryptotl::EncryptedLowerNetwork>(
+            ctx, enc, net, ctx.user_top_level(),
+            cryptotl::NetworkOptions{.compact = true, .bias_column = true});
+        lower->check_keys(gk);
+      } catch (const std::invalid_argument& e) {
+        fail(e.what());
+      }
+    }
   }
+  /// A batch's features as the head reads them: the client's ciphertexts, or the lower
+  /// network's outputs on them (one ciphertext of `rows` samples; empty blocks come out zero).
+  /// `forward` false: only checked (as the network would check them), not run.
+  matrix::EncMatrix features(std::vector<ckks::Ciphertext> cts, std::size_t rows,
+                             const fs::path& from, bool forward = true) {
+    const auto l = train::features_layout(meta.shape, rows);
+    if (lower && cts.size() == 1) {
+      if (cts[0].level() < lower->level())
+        fail(from.string() + ": features at level " + std::to_string(cts[0].level()) +
+             ", the lower network takes them at " + std::to_string(lower->level()));
+      if (forward) {
+        const auto t0 = Clock::now();
+        try {
+          cts[0] = lower->forward(ev, cts[0], rlk, gk, rows);
+        } catch (const std::invalid_argument& e) {
+          fail(from.string() + ": " + e.what());
+        }
+        network_seconds += since(t0);
+      }
+    }
+    return as_matrix(l, std::move(cts), from);
+  }
+  double network_seconds = 0;  ///< spent in features()'s forward passes
   train::EncryptedTrainParams params() const {
     train::EncryptedTrainParams p;
     p.learning_rate = meta.cfg.learning_rate;
@@ -104,19 +151,20 @@ void with_error_file(const fs::path& error_file, const std::function<void()>& f)
 }  // namespace
 
 ServerReport server_train(const std::string& bundle_dir, bool insecure, bool resume,
-                          const WaitOptions& wait) {
+                          const WaitOptions& wait, const std::string& lower_network) {
   const fs::path bundle(bundle_dir), sdir = bundle / "server";
   ServerReport rep;
   with_error_file(sdir / "error.txt", [&] {
     const auto t0 = Clock::now();
-    ServerSide s(bundle, insecure);
+    ServerSide s(bundle, insecure, lower_network);
     const Meta& m = s.meta;
     fs::create_directories(sdir);
     fs::create_directories(bundle / "epochs");
     // Training and validation data stay on disk: each step reads its own batch, so memory is
     // bounded by the step, not by the data set (issue 13). Every file is read once here, one
     // at a time, so that a malformed one is named before hours of training, not at its step.
-    const auto load_batch = [&](std::size_t b) {
+    // `forward`: run the lower network on the features (not in the first check of every file).
+    const auto load_batch = [&](std::size_t b, bool forward) {
       const fs::path f = bundle / "data" / ("train-" + std::to_string(b) + ".cts");
       const auto xl = train::features_layout(m.shape, m.train_rows[b]);
       const auto yl = train::labels_layout(m.shape, m.train_rows[b]);
@@ -127,17 +175,17 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       cts.resize(xl.count());
       train::EncryptedBatch eb;
       eb.rows = m.train_rows[b];
-      eb.x = as_matrix(xl, std::move(cts), f);
+      eb.x = s.features(std::move(cts), eb.rows, f, forward);
       eb.y = as_matrix(yl, std::move(y), f);
       return eb;
     };
-    const auto load_val = [&](std::size_t b) {
+    const auto load_val = [&](std::size_t b, bool forward) {
       const fs::path f = bundle / "data" / ("val-" + std::to_string(b) + ".cts");
       const auto l = train::features_layout(m.shape, m.val_rows[b]);
-      return as_matrix(l, load_cts(s.ctx, f, l.count()), f);
+      return s.features(load_cts(s.ctx, f, l.count()), m.val_rows[b], f, forward);
     };
-    for (std::size_t b = 0; b < m.train_rows.size(); ++b) load_batch(b);
-    for (std::size_t b = 0; b < m.val_rows.size(); ++b) load_val(b);
+    for (std::size_t b = 0; b < m.train_rows.size(); ++b) load_batch(b, false);
+    for (std::size_t b = 0; b < m.val_rows.size(); ++b) load_val(b, false);
     train::EncryptedTrainer trainer(s.ctx, s.enc, s.ev, s.rlk, s.gk, *s.boot, s.bk, m.shape,
                                     s.params());
     std::size_t start = 0;
@@ -189,7 +237,7 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       for (std::size_t i = 0; i < nb; ++i) {
         check_cancelled();
         const auto tl = Clock::now();
-        const train::EncryptedBatch batch = load_batch(order[i]);
+        const train::EncryptedBatch batch = load_batch(order[i], true);
         rep.data_seconds += since(tl);
         trainer.step(batch);
         if (wait.progress) wait.progress(e * nb + i + 1, total, "training steps");
@@ -197,7 +245,7 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       const auto tv = Clock::now();
       std::vector<ckks::Ciphertext> logits;
       for (std::size_t b = 0; b < m.val_rows.size(); ++b)
-        for (auto& c : trainer.logits(load_val(b)).blocks) logits.push_back(std::move(c.c));
+        for (auto& c : trainer.logits(load_val(b, true)).blocks) logits.push_back(std::move(c.c));
       rep.validation_seconds += since(tv);
       save_cts(s.ctx, trainer.state().model, epoch_file(bundle, "model", e, ".cts"));
       // The epoch's logits before the checkpoint record: a run killed in between redoes the
@@ -214,6 +262,7 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
       rep.stopped_early = stop && e + 1 < m.cfg.max_epochs;
     }
     rep.times = trainer.times();
+    rep.network_seconds = s.network_seconds;
     write_text(sdir / "report.json", report_json(rep, {}));
     write_text(bundle / "done.json", json{{"epochs", rep.epochs}}.dump());
   });
@@ -223,9 +272,10 @@ ServerReport server_train(const std::string& bundle_dir, bool insecure, bool res
 void server_infer_batches(const std::string& bundle_dir, bool insecure, std::size_t epoch,
                           const std::vector<std::size_t>& rows,
                           const std::vector<std::string>& inputs,
-                          const std::vector<std::string>& outputs, const Progress& progress) {
+                          const std::vector<std::string>& outputs, const Progress& progress,
+                          const std::string& lower_network) {
   const fs::path bundle(bundle_dir);
-  ServerSide s(bundle, insecure);
+  ServerSide s(bundle, insecure, lower_network);
   if (inputs.size() != rows.size() || outputs.size() != rows.size())
     fail("inference: " + std::to_string(rows.size()) + " batch sizes for " +
          std::to_string(inputs.size()) + " batches");
@@ -242,14 +292,16 @@ void server_infer_batches(const std::string& bundle_dir, bool insecure, std::siz
     const fs::path f = inputs[b];
     const auto l = train::features_layout(s.meta.shape, rows[b]);
     std::vector<ckks::Ciphertext> out;
-    for (auto& c : trainer.logits(as_matrix(l, load_cts(s.ctx, f, l.count()), f), &model).blocks)
+    for (auto& c :
+         trainer.logits(s.features(load_cts(s.ctx, f, l.count()), rows[b], f), &model).blocks)
       out.push_back(std::move(c.c));
     save_cts(s.ctx, out, outputs[b]);
     if (progress) progress(b + 1, rows.size(), "test batches");
   }
 }
 
-void server_infer(const std::string& bundle_dir, bool insecure, const WaitOptions& wait) {
+void server_infer(const std::string& bundle_dir, bool insecure, const WaitOptions& wait,
+                  const std::string& lower_network) {
   const fs::path bundle(bundle_dir), dir = bundle / "infer";
   with_error_file(bundle / "server" / "infer-error.txt", [&] {
     if (!fs::is_directory(bundle)) fail(bundle.string() + ": no such bundle directory");
@@ -263,7 +315,7 @@ void server_infer(const std::string& bundle_dir, bool insecure, const WaitOption
       in.push_back((dir / ("x-" + std::to_string(b) + ".cts")).string());
       out.push_back((dir / ("logits-" + std::to_string(b) + ".cts")).string());
     }
-    server_infer_batches(bundle_dir, insecure, epoch, rows, in, out, wait.progress);
+    server_infer_batches(bundle_dir, insecure, epoch, rows, in, out, wait.progress, lower_network);
     write_text(dir / "done.json", "{}");
   });
 }

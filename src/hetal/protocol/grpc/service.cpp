@@ -226,7 +226,7 @@ class Service final : public v1::Hetal::Service {
     };
     try {
       // resume: from the last checkpoint if there is one (a restarted service), else fresh.
-      const ServerReport r = server_train(j.dir.string(), o_.insecure, true, w);
+      const ServerReport r = server_train(j.dir.string(), o_.insecure, true, w, o_.cryptotl_model);
       std::string msg = std::to_string(r.resumed_from + r.epochs) + " epochs";
       if (r.decision_timed_out)
         msg += "; stopped: no decision within " +
@@ -612,7 +612,8 @@ class Service final : public v1::Hetal::Service {
         return Status(StatusCode::CANCELLED, "cancelled while queued");
       }
       try {
-        server_infer_batches(dir.string(), o_.insecure, req->epoch(), rows, in, out);
+        server_infer_batches(dir.string(), o_.insecure, req->epoch(), rows, in, out, {},
+                             o_.cryptotl_model);
       } catch (...) {
         std::error_code ec;
         fs::remove_all(idir, ec);  // nothing half-made stays
