@@ -66,6 +66,22 @@ small=(--preset TB13-INSECURE --server-network --features ff-train --epochs 1 --
 kill "$server_pid"
 wait "$server_pid" || true
 server_pid=
+# A service whose Forward outputs get DP noise takes no such jobs (the head and its inference
+# would bypass the noise), nor does one without a network.
+for case in "bypass:--cryptotl-model lower.tln --cryptotl-dp-epsilon 1" "it has none:"; do
+  flags=${case#*:}
+  rm -f port
+  "${H[@]}" server serve --listen 127.0.0.1:0 --data srv2 --ca certs/ca.crt --cert certs/server.crt \
+    --key certs/server.key --port-file port $flags >>serve.log 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do [[ -s port ]] && break; sleep 0.1; done
+  [[ -s port ]] || fail "the server did not start"
+  tls[1]=127.0.0.1:"$(cat port)"
+  refused "${case%%:*}" "${H[@]}" client encrypt --features ff-train --limit 128 --client g "${tls[@]}"
+  kill "$server_pid"
+  wait "$server_pid" || true
+  server_pid=
+done
 "${H[@]}" client keygen "${small[@]}" --client d --bundle db >/dev/null
 "${H[@]}" client encrypt --features ff-train --limit 128 --client d --bundle db >/dev/null 2>&1
 "${H[@]}" server train --bundle db --lower-network lower.tln >/dev/null 2>&1 &

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <thread>
 
 #include "hetal/ckks/serialization.h"
@@ -105,6 +106,12 @@ TEST(Protocol, WholeRunThroughFiles) {
             fs::perms::owner_read | fs::perms::owner_write);
   for (const auto& e : fs::recursive_directory_iterator(b.bundle))
     EXPECT_NE(e.path().filename(), "secret.key");
+  {  // an ordinary job's meta.json is what servers before the lower-network mode read
+    std::ifstream in(b.bundle / "meta.json");
+    const std::string meta(std::istreambuf_iterator<char>(in), {});
+    EXPECT_THAT(meta, HasSubstr("\"version\": 1"));
+    EXPECT_THAT(meta, ::testing::Not(HasSubstr("lower_network_dim")));
+  }
   protocol::ServerReport rep;
   protocol::WatchResult w;
   beside([&] { rep = protocol::server_train(b.bundle.string(), true, false, quick_wait()); },
@@ -154,6 +161,30 @@ TEST(Protocol, HeadOnTheServersLowerNetwork) {
   const train::Dataset data = hetal::test::clusters(290, 20, 3, 11);
   protocol::client_keygen(client.string(), bundle.string(), cfg, 20, 3, true);
   protocol::client_encrypt(client.string(), bundle.string(), data, "clusters", true);
+  // meta.json marks the job (version 2: a server that predates the mode refuses it), and a
+  // tampered mark is refused.
+  const fs::path meta = bundle / "meta.json";
+  const std::string text = [&] {
+    std::ifstream in(meta);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  ASSERT_THAT(text, HasSubstr("\"version\": 2"));
+  ASSERT_THAT(text, HasSubstr("\"lower_network_dim\": \"20\""));
+  const auto tampered = [&](const std::string& from, const std::string& to) {
+    std::string t = text;
+    t.replace(t.find(from), from.size(), to);
+    std::ofstream(meta) << t;
+    const std::string e = error_of([&] {
+      protocol::server_train(bundle.string(), true, false, quick_wait(), model.string());
+    });
+    std::ofstream(meta) << text;
+    return e;
+  };
+  EXPECT_THAT(tampered("\"lower_network_dim\": \"20\"", "\"lower_network_dim\": \"22\""),
+              HasSubstr("has 20 features, not 18"));
+  EXPECT_THAT(tampered("\"lower_network_dim\": \"20\"", "\"lower_network_dim\": \"3\""),
+              HasSubstr("lower network dimension 3 out of range"));
+  EXPECT_THAT(tampered("\"version\": 2", "\"version\": 1"), HasSubstr("version 2 marks"));
   // A server without the network, or with one of another dimension, refuses the job.
   EXPECT_THAT(error_of([&] { protocol::server_train(bundle.string(), true, false, quick_wait()); }),
               HasSubstr("this server has none"));

@@ -153,7 +153,10 @@ EncryptedLowerNetwork::~EncryptedLowerNetwork() = default;
 std::shared_ptr<const EncryptedLowerNetwork::Second> EncryptedLowerNetwork::second(
     std::size_t samples) const {
   const std::lock_guard<std::mutex> lock(second_mutex_);
-  if (auto it = second_.find(samples); it != second_.end()) return it->second;
+  if (auto it = second_.find(samples); it != second_.end()) {
+    it->second->last_use = ++uses_;
+    return it->second;
+  }
   const std::size_t slots = ctx_.max_slots(), block = packing_.block, end = samples * block;
   auto s = std::make_shared<Second>();
   s->lt = std::make_unique<LinearTransform>(
@@ -162,15 +165,18 @@ std::shared_ptr<const EncryptedLowerNetwork::Second> EncryptedLowerNetwork::seco
   std::vector<double> bias = fused_.b_bias;
   if (options_.bias_column) bias.push_back(1.0);  // slot out_dim < block (block >= dim)
   s->bias = block_bias(enc_, bias, block, slots, end, level_ - kDepth, ctx_.default_scale());
-  // Partial counts come from the last batch of each split and from inference requests: a few
-  // are kept, so a request of many distinct sizes cannot make the cache grow without bound.
+  // Partial counts come from the last batch of each split and from inference requests: the
+  // least recently used goes, so a request of many distinct sizes cannot grow the cache.
   constexpr std::size_t kKept = 4;
-  if (second_.size() >= kKept)
+  if (second_.size() >= kKept) {
+    auto lru = second_.end();
     for (auto it = second_.begin(); it != second_.end(); ++it)
-      if (it->first != packing_.per_ciphertext) {
-        second_.erase(it);
-        break;
-      }
+      if (it->first != packing_.per_ciphertext &&
+          (lru == second_.end() || it->second->last_use < lru->second->last_use))
+        lru = it;
+    if (lru != second_.end()) second_.erase(lru);
+  }
+  s->last_use = ++uses_;
   second_.emplace(samples, s);
   return s;
 }

@@ -105,9 +105,10 @@ class EncryptedLowerNetwork {
   struct Second {
     std::unique_ptr<circuits::LinearTransform> lt;
     ckks::Plaintext bias;
+    mutable std::size_t last_use = 0;  // under second_mutex_
   };
-  /// The second affine map over the first `samples` blocks (cached: the full one and up to
-  /// three partial counts; a caller holds its own reference while it uses one).
+  /// The second affine map over the first `samples` blocks (cached: the full one and the three
+  /// partial counts used last; a caller holds its own reference while it uses one).
   std::shared_ptr<const Second> second(std::size_t samples) const;
 
   const ckks::Context& ctx_;
@@ -119,6 +120,7 @@ class EncryptedLowerNetwork {
   std::unique_ptr<circuits::LinearTransform> first_;
   ckks::Plaintext first_bias_;
   mutable std::mutex second_mutex_;
+  mutable std::size_t uses_ = 0;
   mutable std::map<std::size_t, std::shared_ptr<const Second>> second_;  // samples -> map
 };
 

@@ -156,7 +156,8 @@ TrainConfig config_from(const json& j, const fs::path& from) {
   c.validation_fraction = field<double>(j, "validation_fraction", from);
   c.seed = field<std::uint64_t>(j, "seed", from);
   c.weight_bound = field<double>(j, "weight_bound", from);
-  c.lower_network_dim = j.value<std::size_t>("lower_network_dim", 0);  // absent before CryptoTL
+  if (j.contains("lower_network_dim"))  // absent in files from before CryptoTL
+    c.lower_network_dim = field<std::size_t>(j, "lower_network_dim", from);
   check_config(c, from.string());
   return c;
 }
@@ -184,7 +185,7 @@ void read_message(const fs::path& path, google::protobuf::Message& m) {
 v1::JobSpec spec_of(const Meta& m) {
   v1::JobSpec s;
   s.set_format(kFormat);
-  s.set_version(kVersion);
+  s.set_version(m.cfg.lower_network_dim ? kVersionLowerNetwork : kVersion);
   auto* c = s.mutable_config();
   c->set_preset(m.cfg.preset);
   c->set_batch(m.cfg.batch);
@@ -195,7 +196,7 @@ v1::JobSpec spec_of(const Meta& m) {
   c->set_validation_fraction(m.cfg.validation_fraction);
   c->set_seed(m.cfg.seed);
   c->set_weight_bound(m.cfg.weight_bound);
-  c->set_lower_network_dim(m.cfg.lower_network_dim);
+  if (m.cfg.lower_network_dim) c->set_lower_network_dim(m.cfg.lower_network_dim);
   auto* sh = s.mutable_shape();
   sh->set_features(m.shape.features);
   sh->set_classes(m.shape.classes);
@@ -229,7 +230,10 @@ Meta meta_from_spec(const v1::JobSpec& s, const std::string& from) {
     fail(from + ": " + e.what());
   }
   if (const std::size_t d = m.cfg.lower_network_dim) {
-    if (d > nn::kMaxDim || m.shape.features + 2 != d)
+    if (d < nn::kConvKernel || d > nn::kMaxDim)
+      fail(from + ": lower network dimension " + std::to_string(d) + " out of range (" +
+           std::to_string(nn::kConvKernel) + ".." + std::to_string(nn::kMaxDim) + ")");
+    if (m.shape.features + 2 != d)
       fail(from + ": a head on a lower network of dimension " + std::to_string(d) + " has " +
            std::to_string(d - 2) + " features, not " + std::to_string(m.shape.features));
     try {
@@ -255,8 +259,12 @@ Meta read_meta(const fs::path& bundle) {
   if (!fs::exists(p)) fail(p.string() + ": missing (run `hetal client encrypt` first)");
   v1::JobSpec s;
   read_message(p, s);
-  if (s.format() != kFormat || s.version() != static_cast<std::uint32_t>(kVersion))
-    fail(p.string() + ": not a version-1 hetal bundle");
+  if (s.format() != kFormat || (s.version() != static_cast<std::uint32_t>(kVersion) &&
+                                s.version() != static_cast<std::uint32_t>(kVersionLowerNetwork)))
+    fail(p.string() + ": not a version-1 or version-2 hetal bundle");
+  if ((s.version() == static_cast<std::uint32_t>(kVersionLowerNetwork)) !=
+      (s.config().lower_network_dim() != 0))
+    fail(p.string() + ": version 2 marks a job on the server's lower network, and only such a job");
   return meta_from_spec(s, p.string());
 }
 
@@ -281,11 +289,17 @@ train::Shape head_shape(const TrainConfig& cfg, std::size_t features, std::size_
     s.validate();
     // The network's outputs are the head's features as they lie: HETAL's blocks of s1 = one
     // sample's slots, so a batch is one ciphertext of inputs and of features.
-    if (s.block().s1 != pk.block)
-      fail("with the server's lower network of dimension " + std::to_string(d) +
-           ", each sample takes " + std::to_string(pk.block) + " slots, so a batch is " +
-           std::to_string(pk.per_ciphertext / 2 + 1) + ".." + std::to_string(pk.per_ciphertext) +
-           " rows at these parameters, not " + std::to_string(cfg.batch));
+    if (s.block().s1 != pk.block) {
+      // s0 = min(max(bit_ceil(batch), c_pad), slots / c_pad) must be slots / B.
+      const std::size_t per = pk.per_ciphertext, cp = s.c_pad();
+      const std::string what = "with the server's lower network of dimension " + std::to_string(d) +
+                               ", each sample takes " + std::to_string(pk.block) + " slots";
+      if (cp > per || cp * per > slots)
+        fail(what + ": " + std::to_string(classes) + " classes do not fit a block of " +
+             std::to_string(per) + " rows at these parameters");
+      fail(what + ", so a batch is " + std::to_string(cp == per ? 1 : per / 2 + 1) + ".." +
+           std::to_string(per) + " rows at these parameters, not " + std::to_string(cfg.batch));
+    }
     return s;
   } catch (const std::invalid_argument& e) {
     fail(e.what());

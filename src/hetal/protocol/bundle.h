@@ -27,6 +27,9 @@ double since(Clock::time_point t0);
 
 inline constexpr const char* kFormat = "hetal-bundle";
 inline constexpr int kVersion = 1;
+/// The version of a job on the server's lower network (TrainConfig::lower_network_dim): a
+/// server that predates it refuses the bundle instead of training on the raw inputs.
+inline constexpr int kVersionLowerNetwork = 2;
 /// The key files of a bundle, in the order the key id (SHA-256) hashes them.
 inline constexpr const char* kKeyFiles[] = {"public.key", "relin.key", "galois.key",
                                             "bootstrap.key"};

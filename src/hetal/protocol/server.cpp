@@ -111,10 +111,16 @@ struct ServerSide {
   matrix::EncMatrix features(std::vector<ckks::Ciphertext> cts, std::size_t rows,
                              const fs::path& from, bool forward = true) {
     const auto l = train::features_layout(meta.shape, rows);
-    if (lower && cts.size() == 1) {
+    if (lower) {
+      // (head_shape makes a batch one ciphertext; anything else must not reach the head raw)
+      if (cts.size() != 1)
+        fail(from.string() + ": " + std::to_string(cts.size()) +
+             " feature ciphertexts for the lower network, it takes 1");
       if (cts[0].level() < lower->level())
         fail(from.string() + ": features at level " + std::to_string(cts[0].level()) +
              ", the lower network takes them at " + std::to_string(lower->level()));
+      if (std::abs(cts[0].scale / ctx.default_scale() - 1) > 1e-9)
+        fail(from.string() + ": features not at the default scale");
       if (forward) {
         const auto t0 = Clock::now();
         try {

@@ -226,7 +226,8 @@ class Service final : public v1::Hetal::Service {
     };
     try {
       // resume: from the last checkpoint if there is one (a restarted service), else fresh.
-      const ServerReport r = server_train(j.dir.string(), o_.insecure, true, w, o_.cryptotl_model);
+      const ServerReport r = server_train(j.dir.string(), o_.insecure, true, w,
+                                          lower_network_for(detail::read_meta(j.dir)));
       std::string msg = std::to_string(r.resumed_from + r.epochs) + " epochs";
       if (r.decision_timed_out)
         msg += "; stopped: no decision within " +
@@ -381,6 +382,7 @@ class Service final : public v1::Hetal::Service {
       const fs::path params = need(s.parameters(), v1::PARAMETERS, "parameters");
       const auto ctxp = store_.context(t, s.parameters().sha256());  // the security policy
       const detail::Meta m = detail::meta_from_spec(s, "the job spec");
+      lower_network_for(m);  // before anything is linked in
       if (!is_hex(m.key_id, 64)) refuse(StatusCode::INVALID_ARGUMENT, "key_id: 64 hex digits");
       if (m.shape.slots != ctxp->max_slots())
         refuse(StatusCode::INVALID_ARGUMENT, "shape.slots does not match the parameters");
@@ -613,7 +615,7 @@ class Service final : public v1::Hetal::Service {
       }
       try {
         server_infer_batches(dir.string(), o_.insecure, req->epoch(), rows, in, out, {},
-                             o_.cryptotl_model);
+                             lower_network_for(detail::read_meta(dir)));
       } catch (...) {
         std::error_code ec;
         fs::remove_all(idir, ec);  // nothing half-made stays
@@ -706,6 +708,27 @@ class Service final : public v1::Hetal::Service {
   std::vector<std::thread> workers_;
   nn::LowerNetwork lower_;
   bool has_lower_ = false;
+
+  /// The model file a job on the service's lower network (meta.cfg.lower_network_dim) trains
+  /// and infers with; empty for other jobs. Refused: no model, another dimension, and DP on
+  /// the service's outputs (a head trained on them under encryption, and its inference, would
+  /// answer on the network's outputs without the noise Forward adds).
+  std::string lower_network_for(const detail::Meta& m) const {
+    const std::size_t d = m.cfg.lower_network_dim;
+    if (!d) return {};
+    if (!has_lower_)
+      refuse(StatusCode::FAILED_PRECONDITION,
+             "the job trains on the service's lower network, and it has none (--cryptotl-model)");
+    if (o_.cryptotl_dp)
+      refuse(StatusCode::FAILED_PRECONDITION,
+             "the service adds differential-privacy noise to its lower network's outputs, which "
+             "a head trained on them under encryption would bypass: it takes no such jobs");
+    if (lower_.dim != d)
+      refuse(StatusCode::INVALID_ARGUMENT,
+             "the service's lower network takes " + std::to_string(lower_.dim) +
+                 " features, the job's data has " + std::to_string(d));
+    return o_.cryptotl_model;
+  }
 
   // One of --max-running evaluation slots (inference, CryptoTL forward); released when the
   // returned holder goes; null if the call was cancelled (or the service stops) while waiting.
