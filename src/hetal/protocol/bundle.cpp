@@ -279,7 +279,15 @@ using namespace detail;
 train::Shape head_shape(const TrainConfig& cfg, std::size_t features, std::size_t classes,
                         std::size_t slots) {
   const std::size_t d = cfg.lower_network_dim;
-  if (!d) return {features, classes, cfg.batch, slots};
+  if (!d) {
+    const train::Shape s{features, classes, cfg.batch, slots};
+    try {
+      s.validate();
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
+    return s;
+  }
   if (features != d)
     fail("the server's lower network takes " + std::to_string(d) + " features, the data has " +
          std::to_string(features));

@@ -142,15 +142,7 @@ double client_keygen(const std::string& client_dir, const std::string& bundle_di
       fail(std::string("preset ") + cfg.preset + ": " + e.what());
     }
   }();
-  const train::Shape shape = [&] {
-    try {
-      const train::Shape s = head_shape(cfg, features, classes, ctx.max_slots());
-      s.validate();
-      return s;
-    } catch (const std::invalid_argument& e) {
-      fail(e.what());
-    }
-  }();
+  const train::Shape shape = head_shape(cfg, features, classes, ctx.max_slots());
   ckks::save_parameters_file(ctx.params(), (client / "params.bin").string());
   ckks::save_parameters_file(ctx.params(), (bundle / "keys" / "params.bin").string());
   core::Sha256 key_hash;
@@ -162,19 +154,18 @@ double client_keygen(const std::string& client_dir, const std::string& bundle_di
     ckks::save_file(ctx, kg.public_key(sk), key_path(bundle, 0), &key_hash);
     const rlwe::RelinKey rlk = kg.relin_key(sk);
     ckks::save_file(ctx, rlk, key_path(bundle, 1), &key_hash);
+    const ckks::Encoder enc(ctx);
     {
       std::vector<long long> steps = train::EncryptedTrainer::rotations(shape);
       if (cfg.lower_network_dim) {
         // The lower network's rotations follow from its dimension alone: the weights stay the
         // server's.
-        const ckks::Encoder enc(ctx);
         for (long long r : cryptotl::required_rotations(ctx, enc, cfg.lower_network_dim))
           if (std::find(steps.begin(), steps.end(), r) == steps.end()) steps.push_back(r);
       }
       const rlwe::GaloisKeys gk = kg.galois_keys(sk, steps, true, ctx.params().user_top_level());
       ckks::save_file(ctx, gk, key_path(bundle, 2), &key_hash);
     }
-    const ckks::Encoder enc(ctx);
     const ckks::Evaluator ev(ctx);
     const circuits::Bootstrapper boot(ctx, enc, ev, rlk, {});
     const circuits::BootstrapKeys bk = boot.generate_keys(kg, sk);

@@ -61,7 +61,7 @@ std::size_t lower_network_batch(const std::string& preset, std::size_t dim);
 
 /// The encrypted head's shape for data of `features` features: those features, or with
 /// cfg.lower_network_dim the network's d - 2 outputs (then the batch must make HETAL's blocks
-/// one sample's slots wide). Throws ProtocolError saying what does not fit.
+/// one sample's slots wide), validated. Throws ProtocolError saying what does not fit.
 train::Shape head_shape(const TrainConfig& cfg, std::size_t features, std::size_t classes,
                         std::size_t slots);
 
