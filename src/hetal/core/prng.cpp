@@ -6,6 +6,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "hetal/core/prng_batch.h"
+
 namespace hetal::core {
 
 Seed os_seed() {
@@ -96,6 +98,61 @@ std::uint64_t Prng::uniform(std::uint64_t bound) {
 
 void Prng::fill(std::uint8_t* out, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(next_u32());
+}
+
+namespace detail {
+std::size_t accept_portable(const std::uint64_t* v, std::size_t words, std::uint64_t mask,
+                            std::uint64_t bound, std::uint64_t* out, std::size_t room,
+                            std::size_t& written) {
+  std::size_t j = 0;
+  written = 0;
+  // Branch-free: the candidate is written either way and kept only when below the bound (half
+  // the B16 primes sit just above a power of two, where half the candidates are rejected).
+  for (; j < words && written < room; ++j) {
+    const std::uint64_t x = v[j] & mask;
+    out[written] = x;
+    written += x < bound ? 1 : 0;
+  }
+  return j;
+}
+}  // namespace detail
+
+void Prng::uniform_fill(std::uint64_t bound, std::uint64_t* out, std::size_t n) {
+  const bool wide = detail::chacha_avx512_available(), avx2 = detail::chacha_avx2_available();
+  std::size_t k = 0;
+  // The batch path starts on a block boundary; a partial block is finished one word at a time.
+  while (k < n && (pos_ < 16 || !(wide || avx2) || bound <= 1)) out[k++] = uniform(bound);
+  if (k == n) return;
+  const int bits = 64 - __builtin_clzll(bound - 1);
+  const std::uint64_t mask = bits == 64 ? ~0ull : ((1ull << bits) - 1);
+  const std::size_t blocks = wide ? 16 : 8, words = 8 * blocks;
+  // Little-endian: the 64-bit words are the 32-bit word pairs (lo, hi) next_u64 reads.
+  alignas(64) std::uint64_t v[128];
+  while (k < n) {
+    std::size_t got = 0, used = 0;
+    if (wide) {
+      detail::chacha_blocks16_avx512(key_state_, counter_, v);
+      used = detail::accept_avx512(v, words, mask, bound, out + k, n - k, got);
+    } else {
+      detail::chacha_blocks8_avx2(key_state_, counter_, v);
+      used = detail::accept_portable(v, words, mask, bound, out + k, n - k, got);
+    }
+    k += got;
+    if (used == words) {
+      counter_ += blocks;
+      continue;
+    }
+    // Stopped at 32-bit word w: leave the state as refill() would have (block_ = the block
+    // holding word w, counter_ past it), or at a block boundary with nothing buffered.
+    const std::size_t w = 2 * used, b = w / 16;
+    if (w % 16 == 0) {
+      counter_ += b;
+    } else {
+      std::memcpy(block_.data(), v + 8 * b, sizeof block_);
+      counter_ += b + 1;
+      pos_ = static_cast<unsigned>(w - 16 * b);
+    }
+  }
 }
 
 Seed Prng::next_seed() {

@@ -25,15 +25,14 @@ class Prng {
   /// Uniform in [0, bound) by rejection (no modulo bias).
   std::uint64_t uniform(std::uint64_t bound);
   /// out[k] = uniform(bound) for k < n: the same values and the same state afterwards, 16
-  /// ChaCha blocks at a time with AVX-512 where the CPU has it (regenerating a key's uniform
-  /// half on the fly depends on this speed).
+  /// ChaCha blocks at a time with AVX-512, 8 with AVX2, where the CPU has them (regenerating a
+  /// key's uniform half on the fly depends on this speed; prng_batch.h).
   void uniform_fill(std::uint64_t bound, std::uint64_t* out, std::size_t n);
   void fill(std::uint8_t* out, std::size_t n);
   Seed next_seed();
 
  private:
   void refill();
-  friend struct PrngBatch;
   std::array<std::uint32_t, 16> key_state_{};
   std::array<std::uint32_t, 16> block_{};
   std::uint64_t counter_ = 0;

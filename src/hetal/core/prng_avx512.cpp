@@ -10,23 +10,11 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "hetal/core/prng.h"
+#include "hetal/core/prng_batch.h"
 
-namespace hetal::core {
+namespace hetal::core::detail {
 
-struct PrngBatch {
-  static bool available();
-  /// Blocks counter .. counter + 15 of the stream keyed by `state`, block b's word w at
-  /// out[16 b + w]: the stream's next 1 KiB in order.
-  static void blocks16(const std::array<std::uint32_t, 16>& state, std::uint64_t counter,
-                       void* out);
-  /// Rejection sampling over the 128 64-bit words v: the masked values below bound go to out,
-  /// at most `room` of them (`written`); returns how many words of v were consumed.
-  static std::size_t accept(const std::uint64_t* v, std::uint64_t mask, std::uint64_t bound,
-                            std::uint64_t* out, std::size_t room, std::size_t& written);
-};
-
-bool PrngBatch::available() {
+bool chacha_avx512_available() {
   static const bool ok = [] {
     __builtin_cpu_init();
     return std::getenv("HETAL_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f");
@@ -48,8 +36,8 @@ HETAL_TARGET_F inline void quarter16(__m512i& a, __m512i& b, __m512i& c, __m512i
 }
 }  // namespace
 
-HETAL_TARGET_F void PrngBatch::blocks16(const std::array<std::uint32_t, 16>& state,
-                                        std::uint64_t counter, void* out_bytes) {
+HETAL_TARGET_F void chacha_blocks16_avx512(const std::array<std::uint32_t, 16>& state,
+                                           std::uint64_t counter, void* out_bytes) {
   auto* out = static_cast<__m512i*>(out_bytes);
   __m512i in[16], x[16];
   for (int w = 0; w < 16; ++w) in[w] = _mm512_set1_epi32(static_cast<int>(state[w]));
@@ -99,15 +87,16 @@ HETAL_TARGET_F void PrngBatch::blocks16(const std::array<std::uint32_t, 16>& sta
   }
 }
 
-HETAL_TARGET_F std::size_t PrngBatch::accept(const std::uint64_t* v, std::uint64_t mask,
-                                             std::uint64_t bound, std::uint64_t* out,
-                                             std::size_t room, std::size_t& written) {
+HETAL_TARGET_F std::size_t accept_avx512(const std::uint64_t* v, std::size_t words,
+                                         std::uint64_t mask, std::uint64_t bound,
+                                         std::uint64_t* out, std::size_t room,
+                                         std::size_t& written) {
   const __m512i vm = _mm512_set1_epi64(static_cast<long long>(mask));
   const __m512i vb = _mm512_set1_epi64(static_cast<long long>(bound));
   std::size_t j = 0;
   written = 0;
   // Eight at a time while eight fit.
-  for (; j < 128 && room - written >= 8; j += 8) {
+  for (; j + 8 <= words && room - written >= 8; j += 8) {
     const __m512i x = _mm512_and_si512(_mm512_load_si512(v + j), vm);
     const __mmask8 ok = _mm512_cmplt_epu64_mask(x, vb);
     // The accepted lanes packed to the front (no branch: half the B16 primes sit just above a
@@ -115,42 +104,11 @@ HETAL_TARGET_F std::size_t PrngBatch::accept(const std::uint64_t* v, std::uint64
     _mm512_storeu_si512(out + written, _mm512_maskz_compress_epi64(ok, x));
     written += static_cast<std::size_t>(__builtin_popcount(ok));
   }
-  for (; j < 128 && written < room; ++j) {
+  for (; j < words && written < room; ++j) {
     const std::uint64_t x = v[j] & mask;
     if (x < bound) out[written++] = x;
   }
   return j;
 }
 
-void Prng::uniform_fill(std::uint64_t bound, std::uint64_t* out, std::size_t n) {
-  std::size_t k = 0;
-  // The batch path starts on a block boundary; a partial block is finished one word at a time.
-  while (k < n && (pos_ < 16 || !PrngBatch::available() || bound <= 1)) out[k++] = uniform(bound);
-  if (k == n) return;
-  const int bits = 64 - __builtin_clzll(bound - 1);
-  const std::uint64_t mask = bits == 64 ? ~0ull : ((1ull << bits) - 1);
-  // Little-endian: the 64-bit words are the 32-bit word pairs (lo, hi) next_u64 reads.
-  alignas(64) std::uint64_t v[128];
-  while (k < n) {
-    PrngBatch::blocks16(key_state_, counter_, v);
-    std::size_t got = 0;
-    const std::size_t used = PrngBatch::accept(v, mask, bound, out + k, n - k, got);
-    k += got;
-    if (used == 128) {
-      counter_ += 16;
-      continue;
-    }
-    // Stopped at 32-bit word w: leave the state as refill() would have (block_ = the block
-    // holding word w, counter_ past it), or at a block boundary with nothing buffered.
-    const std::size_t w = 2 * used, b = w / 16;
-    if (w % 16 == 0) {
-      counter_ += b;
-    } else {
-      std::memcpy(block_.data(), v + 8 * b, sizeof block_);
-      counter_ += b + 1;
-      pos_ = static_cast<unsigned>(w - 16 * b);
-    }
-  }
-}
-
-}  // namespace hetal::core
+}  // namespace hetal::core::detail
