@@ -3,19 +3,12 @@
 // same output order.
 #include <immintrin.h>
 
-#include <cstdlib>
-
+#include "hetal/core/cpu.h"
 #include "hetal/core/prng_batch.h"
 
 namespace hetal::core::detail {
 
-bool chacha_avx2_available() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return std::getenv("HETAL_NO_AVX2") == nullptr && __builtin_cpu_supports("avx2");
-  }();
-  return ok;
-}
+bool chacha_avx2_available() { return core::avx2_enabled(); }
 
 namespace {
 #define HETAL_TARGET_AVX2 __attribute__((target("avx2")))

@@ -48,7 +48,8 @@ class NttTables {
   core::ShoupConst n_inv_, n_inv_w_;
   // AVX-512 IFMA path (q < 2^50): 52-bit Shoup quotients of the same twiddles.
   bool use_ifma_ = false;
-  bool use_dq_ = false;  // AVX-512DQ 64-bit path for the larger primes
+  bool use_dq_ = false;    // AVX-512DQ 64-bit path for the larger primes
+  bool use_avx2_ = false;  // AVX2 pairs of stages on the portable path (ntt_avx2.h)
   core::WordVector fw52_, iw52_;
   u64 n_inv52_ = 0, n_inv_w52_ = 0;
 };

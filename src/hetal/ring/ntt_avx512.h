@@ -3,8 +3,8 @@
 //    quotients floor(w 2^52 / q) and lazy values below 4q < 2^52;
 //  - AVX-512DQ 64-bit Shoup multiplication (high product from four 32x32 products) for the
 //    larger primes, quotients floor(w 2^64 / q).
-// The portable scalar path runs on other CPUs, for N < 16, and when HETAL_NO_AVX512 is set in
-// the environment.
+// The portable path (AVX2 where the CPU has it, ntt_avx2.h, else scalar) runs on other CPUs,
+// for N < 16, and when HETAL_NO_AVX512 is set in the environment.
 #pragma once
 
 #include <cstddef>
