@@ -113,6 +113,18 @@ void BM_Ntt61Forward(benchmark::State& st) {
   run_ntt(st, special_prime(), [](const ring::NttTables& t, core::u64* a) { t.forward_lazy(a); });
 }
 
+// One limb of a seeded key's uniform half, as key switching regenerates it (60-bit prime).
+void BM_UniformFill(benchmark::State& st) {
+  core::WordVector a(std::size_t{1} << 16);
+  core::Prng p(core::Seed{3});
+  const core::u64 q = (core::u64{1} << 60) - 93;
+  for (auto _ : st) {
+    p.uniform_fill(q, a.data(), a.size());
+    benchmark::DoNotOptimize(a.data());
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * a.size()));
+}
+
 void BM_Encode(benchmark::State& st) {
   const std::size_t level = setup(st);
   Plaintext pt;
@@ -209,6 +221,7 @@ BENCHMARK(BM_NttForward)->Apply(OneThread);
 BENCHMARK(BM_NttForwardOnly)->Apply(OneThread);
 BENCHMARK(BM_NttInverse)->Apply(OneThread);
 BENCHMARK(BM_Ntt61Forward)->Apply(OneThread);
+BENCHMARK(BM_UniformFill);
 BENCHMARK(BM_Encode)->Apply(ThreadsAndLevels);
 BENCHMARK(BM_Decode)->Apply(ThreadsAndLevels);
 BENCHMARK(BM_EncryptPublic)->Apply(ThreadsAndLevels);

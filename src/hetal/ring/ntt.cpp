@@ -257,6 +257,10 @@ void NttTables::forward_lazy(u64* a) const { forward_scalar(a); }
 void NttTables::forward(u64* a) const {
   forward_lazy(a);
   const u64 q = mod_.value, two_q = 2 * q;
+  if (use_avx2_ && n_ % 4 == 0) {
+    detail::reduce_avx2(a, n_, q, 2);
+    return;
+  }
   for (std::size_t j = 0; j < n_; ++j) {
     u64 x = a[j];
     x -= two_q & (0 - static_cast<u64>(x >= two_q));
@@ -269,6 +273,10 @@ void NttTables::inverse_lazy(u64* a) const { inverse_scalar(a); }
 void NttTables::inverse(u64* a) const {
   inverse_lazy(a);
   const u64 q = mod_.value;
+  if (use_avx2_ && n_ % 4 == 0) {
+    detail::reduce_avx2(a, n_, q, 1);
+    return;
+  }
   for (std::size_t j = 0; j < n_; ++j) a[j] = reduce_once(a[j], q);
 }
 

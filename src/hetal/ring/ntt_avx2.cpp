@@ -130,6 +130,17 @@ HETAL_TARGET_AVX2 void forward_pair_avx2(u64* a, std::size_t m, std::size_t t, c
   }
 }
 
+HETAL_TARGET_AVX2 void reduce_avx2(u64* a, std::size_t n, u64 q, int shift) {
+  const Consts c = consts(q);
+  const __m256i q_m1 = _mm256_set1_epi64x(static_cast<long long>(q - 1));
+  for (std::size_t k = 0; k < n; k += 4) {
+    __m256i x = load(a + k);
+    if (shift == 2) x = reduce_2q(x, c.two_q, c.two_q_m1);
+    x = _mm256_sub_epi64(x, _mm256_and_si256(_mm256_cmpgt_epi64(x, q_m1), c.q.v));
+    store(a + k, x);
+  }
+}
+
 // Four groups at a time, transposed so that lane g holds group i + g's word.
 HETAL_TARGET_AVX2 void forward_last_pair_avx2(u64* a, std::size_t m, const u64* w, const u64* wq,
                                               u64 q) {

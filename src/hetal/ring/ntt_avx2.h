@@ -12,6 +12,8 @@ namespace hetal::ring::detail {
 
 bool avx2_available();
 
+/// a[k] mod q for a[k] < (1 << shift) q, shift 1 or 2 (n a multiple of 4).
+void reduce_avx2(std::uint64_t* a, std::size_t n, std::uint64_t q, int shift);
 /// Forward stages m and 2m (stage m: groups of 2t, t / 2 a multiple of 4).
 void forward_pair_avx2(std::uint64_t* a, std::size_t m, std::size_t t, const std::uint64_t* w,
                        const std::uint64_t* wq, std::uint64_t q);
