@@ -19,7 +19,7 @@ awk 'BEGIN { srand(5); for (c = 0; c < 3; c++) for (k = 0; k < 20; k++) m[c, k] 
 run() {  # run <name> <kill: 0|1>
   local name=$1 kill=$2
   "$HETAL" --insecure client keygen --client "$name/client" --bundle "$name/bundle" \
-    --preset TB13-INSECURE --batch 128 --lr 1 --epochs 3 --patience 0 --seed 3 \
+    --preset TB13-INSECURE --batch 128 --lr 1 --epochs 2 --patience 0 --seed 3 \
     --feature-count 20 --classes 3 >/dev/null
   "$HETAL" --insecure client encrypt --client "$name/client" --bundle "$name/bundle" \
     --features x.csv --labels y.csv 2>/dev/null >/dev/null
