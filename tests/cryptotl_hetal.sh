@@ -27,7 +27,7 @@ done
   --epochs 2 --patience 0 --lr 1 --client c --bundle b | tee keygen.txt
 # 4096 slots, 128 per 100-dimensional sample: a batch is one ciphertext of 32 samples
 grep -q "keys for 100 features, 2 classes, batch 32" keygen.txt || fail "keygen: $(cat keygen.txt)"
-"${H[@]}" client encrypt --features ff-train --limit 384 --client c --bundle b >>log.txt
+"${H[@]}" client encrypt --features ff-train --limit 256 --client c --bundle b >>log.txt
 
 "${H[@]}" server train --bundle b --lower-network lower.tln >server.txt 2>&1 &
 spid=$!
