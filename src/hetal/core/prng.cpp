@@ -100,7 +100,8 @@ void Prng::fill(std::uint8_t* out, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(next_u32());
 }
 
-namespace detail {
+namespace {
+// detail::accept_avx512's contract, one word at a time.
 std::size_t accept_portable(const std::uint64_t* v, std::size_t words, std::uint64_t mask,
                             std::uint64_t bound, std::uint64_t* out, std::size_t room,
                             std::size_t& written) {
@@ -115,7 +116,7 @@ std::size_t accept_portable(const std::uint64_t* v, std::size_t words, std::uint
   }
   return j;
 }
-}  // namespace detail
+}  // namespace
 
 void Prng::uniform_fill(std::uint64_t bound, std::uint64_t* out, std::size_t n) {
   const bool wide = detail::chacha_avx512_available(), avx2 = detail::chacha_avx2_available();
@@ -135,7 +136,7 @@ void Prng::uniform_fill(std::uint64_t bound, std::uint64_t* out, std::size_t n) 
       used = detail::accept_avx512(v, words, mask, bound, out + k, n - k, got);
     } else {
       detail::chacha_blocks8_avx2(key_state_, counter_, v);
-      used = detail::accept_portable(v, words, mask, bound, out + k, n - k, got);
+      used = accept_portable(v, words, mask, bound, out + k, n - k, got);
     }
     k += got;
     if (used == words) {

@@ -21,12 +21,10 @@ void chacha_blocks8_avx2(const std::array<std::uint32_t, 16>& state, std::uint64
                          void* out);
 
 /// Rejection sampling over the `words` 64-bit words v: the masked values below bound go to
-/// out, at most `room` of them (`written`); returns how many words of v were consumed.
+/// out, at most `room` of them (`written`); returns how many words of v were consumed (the
+/// AVX2 path uses prng.cpp's portable loop).
 std::size_t accept_avx512(const std::uint64_t* v, std::size_t words, std::uint64_t mask,
                           std::uint64_t bound, std::uint64_t* out, std::size_t room,
                           std::size_t& written);
-std::size_t accept_portable(const std::uint64_t* v, std::size_t words, std::uint64_t mask,
-                            std::uint64_t bound, std::uint64_t* out, std::size_t room,
-                            std::size_t& written);
 
 }  // namespace hetal::core::detail

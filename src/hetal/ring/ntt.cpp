@@ -155,11 +155,12 @@ std::size_t inverse_portable(u64* a, std::size_t n, const u64* iw, const u64* iw
 }  // namespace
 
 void NttTables::forward_scalar(u64* a) const {
-  const u64 q = mod_.value, two_q = 2 * q;
+  const u64 q = mod_.value;
   if (!use_ifma_ && !use_dq_) {
     forward_portable(a, n_, fw_.data(), fw_shoup_.data(), q, use_avx2_);
     return;
   }
+  // AVX-512 (n >= 16), stage by stage.
   std::size_t t = n_;
   for (std::size_t m = 1; m < n_; m <<= 1) {
     t >>= 1;
@@ -175,22 +176,7 @@ void NttTables::forward_scalar(u64* a) const {
       detail::forward_small_stage_ifma(a, n_, t, fw_.data() + m, fw52_.data() + m, q);
       continue;
     }
-    if (use_dq_) {
-      detail::forward_small_stage_dq(a, n_, t, fw_.data() + m, fw_shoup_.data() + m, q);
-      continue;
-    }
-    for (std::size_t i = 0; i < m; ++i) {
-      const u64 w = fw_[m + i], wq = fw_shoup_[m + i];
-      u64* x = a + 2 * i * t;
-      u64* y = x + t;
-      for (std::size_t j = 0; j < t; ++j) {
-        u64 u = x[j];
-        u -= two_q & (0 - static_cast<u64>(u >= two_q));
-        const u64 v = mul_shoup_lazy(y[j], w, wq, q);
-        x[j] = u + v;
-        y[j] = u - v + two_q;
-      }
-    }
+    detail::forward_small_stage_dq(a, n_, t, fw_.data() + m, fw_shoup_.data() + m, q);
   }
 }
 
@@ -211,26 +197,11 @@ void NttTables::inverse_scalar(u64* a) const {
       t <<= 1;
       continue;
     }
-    if (use_ifma_ || use_dq_) {
-      if (use_ifma_) {
-        detail::inverse_small_stage_ifma(a, n_, t, iw_.data() + h, iw52_.data() + h, q);
-      } else {
-        detail::inverse_small_stage_dq(a, n_, t, iw_.data() + h, iw_shoup_.data() + h, q);
-      }
-      t <<= 1;
-      continue;
-    }
-    for (std::size_t i = 0; i < h; ++i) {
-      const u64 w = iw_[h + i], wq = iw_shoup_[h + i];
-      u64* x = a + 2 * i * t;
-      u64* y = x + t;
-      for (std::size_t j = 0; j < t; ++j) {
-        const u64 u = x[j], v = y[j];
-        u64 s = u + v;
-        s -= two_q & (0 - static_cast<u64>(s >= two_q));
-        x[j] = s;
-        y[j] = mul_shoup_lazy(u - v + two_q, w, wq, q);
-      }
+    // The small stages (use_ifma_ or use_dq_ here: the portable path ran above).
+    if (use_ifma_) {
+      detail::inverse_small_stage_ifma(a, n_, t, iw_.data() + h, iw52_.data() + h, q);
+    } else {
+      detail::inverse_small_stage_dq(a, n_, t, iw_.data() + h, iw_shoup_.data() + h, q);
     }
     t <<= 1;
   }
